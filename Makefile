@@ -1,0 +1,23 @@
+# transfer_lab: `make run` (the main job) and `make test`; each sets up .venv first if it is missing.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup run test
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv and install the package (editable) with its test extras
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: setup ## the main job on the embedded data: AnB, 3 layers copied from base A, frozen
+	$(PY) -m transfer_lab +exp=anb k=3 freeze=true
+
+test: setup ## the whole test suite (W&B offline)
+	WANDB_MODE=offline $(PY) -m pytest

@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from transfer_lab.models.alexnet import LAYER_NAMES, AlexNet
+
+SMALL = dict(
+    in_channels=1, input_size=28, widths=[32, 64, 96, 96, 64, 256, 256], kernels=[5, 5, 3, 3, 3],
+    strides=[1] * 5, paddings=[2, 2, 1, 1, 1], init="kaiming",
+)
+
+
+def test_caffenet_has_the_papers_layers_and_size():
+    net = AlexNet(num_classes=500, fc8_outputs=1000)
+    assert [name for name, _ in net.named_children()] == list(LAYER_NAMES)
+    assert net.fc6.in_features == 256 * 6 * 6  # conv5 output of a 227 px image
+    assert net.fc8.out_features == 1000
+    assert sum(p.numel() for p in net.parameters()) == 60_965_224  # 58.9 M with 500 outputs
+    assert net.conv2.groups == net.conv4.groups == net.conv5.groups == 2 and net.conv3.groups == 1
+    assert list(net.state_dict())[:2] == ["conv1.weight", "conv1.bias"]
+
+
+def test_caffenet_pools_before_lrn_in_conv1_and_conv2_only():
+    net = AlexNet(num_classes=10)
+    for name in ("conv1", "conv2"):
+        assert isinstance(getattr(net, name).pool, torch.nn.MaxPool2d)
+        assert isinstance(getattr(net, name).lrn, torch.nn.LocalResponseNorm)
+    assert isinstance(net.conv5.pool, torch.nn.MaxPool2d) and isinstance(net.conv5.lrn, torch.nn.Identity)
+    assert isinstance(net.conv3.pool, torch.nn.Identity)
+
+
+def test_caffe_initialisation():
+    torch.manual_seed(0)
+    net = AlexNet(num_classes=1000)
+    assert net.fc6.weight.std().item() == pytest.approx(0.005, rel=0.02)
+    assert net.conv3.weight.std().item() == pytest.approx(0.01, rel=0.02)
+    for name, bias in [("conv1", 0), ("conv2", 1), ("conv3", 0), ("conv4", 1), ("conv5", 1), ("fc6", 1), ("fc7", 1), ("fc8", 0)]:
+        assert torch.all(getattr(net, name).bias == bias), name
+
+
+def test_fc8_outputs_smaller_than_the_classes_is_refused():
+    with pytest.raises(ValueError, match="fc8_outputs"):
+        AlexNet(num_classes=500, fc8_outputs=100)
+
+
+def test_small_twin_runs_on_28px_images():
+    net = AlexNet(num_classes=10, **SMALL)
+    assert net(torch.zeros(4, 1, 28, 28)).shape == (4, 10)
+    assert sum(p.numel() for p in net.parameters()) < 500_000

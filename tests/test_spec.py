@@ -1,0 +1,87 @@
+"""Config composition (Hydra's compose API) and validation into a RunSpec."""
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from transfer_lab.errors import ConfigError
+from transfer_lab.spec import spec_from_config
+
+
+def config(*overrides: str):
+    with initialize_config_module(config_module="transfer_lab.conf", version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def spec(*overrides: str):
+    return spec_from_config(config(*overrides))
+
+
+def test_anb_preset_is_a_frozen_transfer_from_a_to_b():
+    s = spec("+exp=anb", "k=3")
+    assert (s.kind, s.source, s.target, s.k, s.freeze, s.series) == ("transfer", "A", "B", 3, True, "AnB")
+    assert spec("+exp=anb", "k=3", "freeze=false").series == "AnB+"
+    assert spec("+exp=bnb", "k=2").series == "BnB"
+    assert spec("+exp=transfer", "source=B", "target=A", "k=7").series == "BnA"
+    assert spec("+exp=base", "half=B").series == "baseB"
+
+
+def test_embedded_data_picks_its_model_and_recipe_unless_told_otherwise():
+    s = spec("+exp=anb", "k=3")
+    assert (s.data["name"], s.model["name"], s.recipe["name"]) == ("animalfashion", "alexnet_small", "embedded")
+    s = spec("+exp=anb", "k=3", "model=alexnet", "recipe=paper")
+    assert (s.model["name"], s.recipe["name"]) == ("alexnet", "paper")
+    assert s.model["net"]["input_size"] == s.data["crop_size"]  # the model follows the data's geometry
+
+
+def test_a_base_and_its_transfers_share_the_base_key():
+    transfer = spec("+exp=anb", "k=3")
+    assert transfer.base_spec("A").config_hash == spec("+exp=base", "half=A").config_hash
+    assert transfer.base_spec("A").config_hash == spec("+exp=anb", "k=5", "freeze=false").base_spec("A").config_hash
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["seed=1", "split.seed=1", "split=natman", "recipe.max_epochs=4", "model.net.dropout=0.3", "half=B"],
+)
+def test_the_base_key_changes_with_what_defines_the_base(override):
+    assert spec("+exp=base", "half=A").config_hash != spec("+exp=base", "half=A", override).config_hash
+
+
+@pytest.mark.parametrize("override", ["data.path=/elsewhere/af20.npz", "trainer.log_every_n_steps=1", "paths.root=/tmp/x"])
+def test_the_base_key_ignores_where_files_live_and_how_runs_are_logged(override):
+    assert spec("+exp=base", "half=A").config_hash == spec("+exp=base", "half=A", override).config_hash
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ([], "no experiment chosen"),
+        (["+exp=anb"], "k is required"),
+        (["+exp=anb", "k=0"], "k=0 is not a layer count"),
+        (["+exp=anb", "k=8"], "k=8 is not a layer count"),
+        (["+exp=anb", "k=-1"], "k=-1 is not a layer count"),
+        (["+exp=anb", "k=three"], "k='three' is not a layer count"),
+        (["+exp=anb", "k=3.0"], "is not a layer count"),
+        (["+exp=anb", "k=true"], "is not a layer count"),
+        (["+exp=anb", "k=3", "freeze=maybe"], "freeze='maybe' is not a boolean"),
+        (["+exp=base"], "half is required"),
+        (["+exp=base", "half=C"], "half='C' is not a half"),
+        (["+exp=base", "half=A", "k=3"], "k=3 is set for a base run"),
+        (["+exp=transfer", "k=3"], "source is required"),
+        (["+exp=transfer", "source=A", "target=X", "k=3"], "target='X' is not a half"),
+        (["+exp=anb", "k=3", "seed=abc"], "seed='abc' is not an integer"),
+    ],
+)
+def test_bad_input_is_one_line_that_names_the_problem_and_the_fix(overrides, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        spec(*overrides)
+    assert "\n" not in str(err.value)
+    assert "use" in str(err.value) or "add" in str(err.value)
+
+
+@pytest.mark.parametrize("group", ["exp=nope", "split=nope", "model=nope", "data=nope"])
+def test_unknown_group_options_are_refused_by_hydra_naming_the_group(group):
+    name = group.split("=")[0]
+    overrides = [f"+{group}"] if name == "exp" else ["+exp=anb", "k=3", group]
+    with pytest.raises(Exception, match=f"Could not find '{name}/nope'"):
+        config(*overrides)

@@ -1,0 +1,3 @@
+from transfer_lab.cli import main
+
+main()

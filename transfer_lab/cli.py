@@ -1,0 +1,72 @@
+"""`python -m transfer_lab +exp=anb k=3 freeze=true`: Hydra config -> RunSpec -> train.run."""
+
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from transfer_lab.errors import ConfigError
+from transfer_lab.spec import RunSpec, spec_from_config
+
+# Keys that make a run a base or a transfer run; everything else is shared by a run and its base.
+RUN_KIND_KEYS = ("+exp", "exp", "k", "freeze", "source", "target", "half", "auto_base")
+
+
+def fail(message: str) -> None:
+    """One clear line on stderr, exit status 2 (SystemExit passes through Hydra's error report)."""
+    print(f"transfer_lab: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def check_writable(root: str) -> None:
+    """Try to write where paths.root is (or would be created), rather than trust permission bits."""
+    path = Path(root).absolute()
+    while not path.exists():
+        path = path.parent
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        fail(f"paths.root={root} cannot be written ({path}: {err.strerror or err}): choose another with paths.root=DIR")
+
+
+class CheckConfigBeforeRun(Callback):
+    """Validates the config before Hydra creates the run directory, so bad input writes nothing."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        from transfer_lab.train import check_inputs
+
+        check_writable(str(config.paths.root))
+        try:
+            check_inputs(spec_from_config(config))
+        except ConfigError as err:
+            fail(str(err))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        check_writable(str(config.paths.root))
+
+
+def base_command(spec: RunSpec) -> str:
+    """The command that trains the base network `spec` needs, with this run's other overrides."""
+    half = spec.source if spec.kind == "transfer" else spec.target
+    overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+    shared = [o for o in overrides if o.split("=")[0].lstrip("+~") not in RUN_KIND_KEYS]
+    return " ".join(["python -m transfer_lab +exp=base", f"half={half}", *shared])
+
+
+@hydra.main(version_base="1.3", config_path="pkg://transfer_lab.conf", config_name="config")
+def main(cfg: DictConfig) -> dict:
+    from transfer_lab.train import run  # heavy imports (torch, lightning) after the config is valid
+
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    try:
+        spec = spec_from_config(cfg)
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        return run(spec, run_dir, base_command(spec))
+    except ConfigError as err:
+        fail(str(err))

@@ -1,0 +1,41 @@
+"""Input pipeline on the device: uint8 batches in, normalised float crops out.
+
+Batches cross to the device as uint8 (4x less traffic than float32); everything else happens
+there: mean-image subtraction, scaling, random crop + mirror for training, centre crop for
+validation. The mean image is a buffer of the network, so a transferred network keeps
+subtracting its source's mean (paper_protocol.md) and checkpoints carry it.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class DeviceAugment(nn.Module):
+    def __init__(self, mean_image: torch.Tensor, pixel_scale: float, crop_size: int, pad: int = 0):
+        super().__init__()
+        self.register_buffer("mean_image", mean_image.float().clone())
+        self.pixel_scale = pixel_scale
+        self.crop_size = crop_size
+        self.pad = pad
+
+    def forward(self, images: torch.Tensor, train: bool) -> torch.Tensor:
+        x = (images.float() - self.mean_image) * self.pixel_scale
+        if self.pad:
+            x = F.pad(x, (self.pad,) * 4)
+        n, _, h, w = x.shape
+        c = self.crop_size
+        if not train:
+            top, left = (h - c) // 2, (w - c) // 2
+            return x[:, :, top : top + c, left : left + c]
+        # One random crop offset and mirror per image, gathered in a single indexing op.
+        top = torch.randint(0, h - c + 1, (n, 1), device=x.device)
+        left = torch.randint(0, w - c + 1, (n, 1), device=x.device)
+        steps = torch.arange(c, device=x.device)
+        rows = top + steps
+        cols = left + steps
+        mirror = torch.rand(n, 1, device=x.device) < 0.5
+        cols = torch.where(mirror, cols.flip(1), cols)
+        batch = torch.arange(n, device=x.device)[:, None, None]
+        crops = x.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
+        return crops.permute(0, 3, 1, 2).contiguous()

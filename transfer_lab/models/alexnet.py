@@ -1,0 +1,103 @@
+"""CaffeNet, the eight-layer AlexNet of the study, and a small twin of it for 28-32 px images.
+
+Each of the eight layers is one module named as in the paper (conv1 ... fc8) that owns its weight
+and bias directly, so a state dict reads `conv3.weight`, `fc7.bias` like the authors' Caffe
+blobs, and "the first k layers" is simply the first k children.
+"""
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+LAYER_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+
+
+class ConvLayer(nn.Conv2d):
+    """Convolution -> ReLU, then optionally max-pool 3/2 and LRN (pool before LRN, as in CaffeNet)."""
+
+    def __init__(self, in_ch, out_ch, kernel, stride=1, padding=0, groups=1, pool=False, lrn=False):
+        super().__init__(in_ch, out_ch, kernel, stride=stride, padding=padding, groups=groups)
+        self.pool = nn.MaxPool2d(3, 2) if pool else nn.Identity()
+        self.lrn = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0) if lrn else nn.Identity()
+
+    def forward(self, x):
+        return self.lrn(self.pool(F.relu(super().forward(x), inplace=True)))
+
+
+class FCLayer(nn.Linear):
+    """Fully connected -> ReLU -> dropout (fc6, fc7); `final=True` gives the bare classifier fc8."""
+
+    def __init__(self, in_features, out_features, dropout=0.5, final=False):
+        super().__init__(in_features, out_features)
+        self.final = final
+        self.dropout = nn.Identity() if final else nn.Dropout(dropout)
+
+    def forward(self, x):
+        x = super().forward(x.flatten(1))
+        return x if self.final else self.dropout(F.relu(x, inplace=True))
+
+
+class AlexNet(nn.Sequential):
+    """Eight layers: five ConvLayers and three FCLayers, named conv1 ... fc8.
+
+    widths: output channels of conv1-5 and units of fc6-7; kernels/strides/paddings of conv1-5;
+    groups: of conv1-5 (CaffeNet splits conv2, conv4, conv5 in two); pools/lrns: which conv layers
+    pool and normalise. `init="caffe"` uses the paper's Gaussian init (std 0.01, 0.005 for fc6-7;
+    biases 0 or 1); `init="kaiming"` suits short recipes on small images.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int = 3,
+        input_size: int = 227,
+        widths=(96, 256, 384, 384, 256, 4096, 4096),
+        kernels=(11, 5, 3, 3, 3),
+        strides=(4, 1, 1, 1, 1),
+        paddings=(0, 2, 1, 1, 1),
+        groups=(1, 2, 1, 2, 2),
+        pools=(True, True, False, False, True),
+        lrns=(True, True, False, False, False),
+        dropout: float = 0.5,
+        fc8_outputs: int | None = None,
+        init: str = "caffe",
+    ):
+        if fc8_outputs is not None and fc8_outputs < num_classes:
+            raise ValueError(f"model.fc8_outputs={fc8_outputs} is smaller than the {num_classes} classes of the task")
+        layers, channels = OrderedDict(), in_channels
+        for i in range(5):
+            layers[f"conv{i + 1}"] = ConvLayer(
+                channels, widths[i], kernels[i], strides[i], paddings[i], groups[i], pools[i], lrns[i]
+            )
+            channels = widths[i]
+        with torch.no_grad():
+            probe = torch.zeros(1, in_channels, input_size, input_size)
+            for layer in layers.values():
+                probe = layer(probe)
+        layers["fc6"] = FCLayer(probe.numel(), widths[5], dropout)
+        layers["fc7"] = FCLayer(widths[5], widths[6], dropout)
+        # The paper keeps 1000 outputs in every network, also for 500-class halves.
+        layers["fc8"] = FCLayer(widths[6], fc8_outputs or num_classes, final=True)
+        super().__init__(layers)
+        self.num_classes = num_classes
+        self.init = init
+        for name in LAYER_NAMES:
+            self.reset_layer(name)
+
+    def reset_layer(self, name: str) -> None:
+        """Fresh initialisation of one layer, by the network's init scheme."""
+        layer = getattr(self, name)
+        if self.init == "caffe":
+            nn.init.normal_(layer.weight, 0.0, 0.005 if name in ("fc6", "fc7") else 0.01)
+            nn.init.constant_(layer.bias, 0.0 if name in ("conv1", "conv3", "fc8") else 1.0)
+        elif self.init == "kaiming":
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="linear" if name == "fc8" else "relu")
+            nn.init.zeros_(layer.bias)
+        else:
+            raise ValueError(f"unknown model.init={self.init!r}; use 'caffe' or 'kaiming'")
+
+    def forward(self, x):
+        # Logits beyond num_classes exist only with fc8_outputs (paper: 1000); they stay in the softmax.
+        return super().forward(x)

@@ -1,0 +1,94 @@
+"""The LightningModule of every run: a base net (k=0) or a transferred one (layers 1..k copied)."""
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchmetrics.classification import MulticlassAccuracy
+
+from transfer_lab.data.augment import DeviceAugment
+from transfer_lab.surgery import freeze_layers, trainable_parameters
+
+
+class TransferModule(pl.LightningModule):
+    """Trains `net` on uint8 batches. The first `frozen_layers` layers run without autograd.
+
+    optimizer / scheduler are partials (Hydra `_partial_: true`) completed here with the
+    parameter groups: weights with weight decay, biases at bias_lr_mult x lr and no decay.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        augment: DeviceAugment,
+        optimizer,
+        scheduler=None,
+        bias_lr_mult: float = 1.0,
+        frozen_layers: int = 0,
+        top5: bool = True,
+    ):
+        super().__init__()
+        self.net = net
+        self.augment = augment
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.bias_lr_mult = bias_lr_mult
+        self.frozen_layers = frozen_layers
+        freeze_layers(net, frozen_layers)
+        logits = net.fc8.out_features
+        self.val_top1 = MulticlassAccuracy(num_classes=logits, top_k=1, average="micro")
+        self.val_top5 = MulticlassAccuracy(num_classes=logits, top_k=5, average="micro") if top5 and logits > 5 else None
+        self.val_top1_history: list[float] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        layers = list(self.net.children())
+        with torch.no_grad():  # frozen prefix: no graph is built, so no backward runs below layer k+1
+            for layer in layers[: self.frozen_layers]:
+                x = layer(x)
+        for layer in layers[self.frozen_layers :]:
+            x = layer(x)
+        return x
+
+    def training_step(self, batch, batch_idx):
+        images, labels = batch
+        loss = F.cross_entropy(self(self.augment(images, train=True)), labels)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        images, labels = batch
+        logits = self(self.augment(images, train=False))
+        self.log("val/loss", F.cross_entropy(logits, labels))
+        self.val_top1.update(logits, labels)
+        if self.val_top5 is not None:
+            self.val_top5.update(logits, labels)
+
+    def on_validation_epoch_end(self):
+        top1 = self.val_top1.compute()
+        self.val_top1.reset()
+        self.log("val/top1", top1, prog_bar=True)
+        if self.val_top5 is not None:
+            self.log("val/top5", self.val_top5.compute())
+            self.val_top5.reset()
+        if not self.trainer.sanity_checking:
+            self.val_top1_history.append(float(top1))
+
+    def configure_optimizers(self):
+        weights, biases = trainable_parameters(self.net)
+        lr = self.optimizer_factory.keywords["lr"]
+        optimizer = self.optimizer_factory(
+            [
+                {"params": weights},
+                {"params": biases, "lr": lr * self.bias_lr_mult, "weight_decay": 0.0},
+            ]
+        )
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["val_top1_history"] = self.val_top1_history
+
+    def on_load_checkpoint(self, checkpoint):
+        self.val_top1_history = list(checkpoint.get("val_top1_history", []))

@@ -1,0 +1,27 @@
+"""OmegaConf resolvers used by conf/ (registered on import of the package)."""
+
+import torch
+from omegaconf import OmegaConf
+
+
+def auto_precision() -> str:
+    """bf16-mixed on GPUs that have bf16, 16-mixed on older GPUs; fp32 on the CPU."""
+    if not torch.cuda.is_available():
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def run_name(*, _root_) -> str:
+    """The run's folder under paths.root/runs: dataset/split/series_k/seed-hash."""
+    from transfer_lab.errors import ConfigError
+    from transfer_lab.spec import spec_from_config
+
+    try:
+        return spec_from_config(_root_).run_name
+    except ConfigError:
+        return "invalid-config"  # never created: the config check stops the run first
+
+
+def register() -> None:
+    OmegaConf.register_new_resolver("tl.auto_precision", auto_precision, replace=True)
+    OmegaConf.register_new_resolver("tl.run_name", run_name, replace=True)

@@ -1,0 +1,149 @@
+"""Config -> experiment spec: the validated, plain-data description of one run.
+
+Everything downstream (data, model, trainer, base store, result record) reads a RunSpec, never the
+raw Hydra config. Validation lives here, so bad input fails with one line before any work starts.
+"""
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from transfer_lab.errors import ConfigError
+from transfer_lab.splits import HALVES
+
+NUM_LAYERS = 8
+# Data settings that say where the files are, not what the data is: left out of every hash.
+DATA_LOCATION_KEYS = ("path", "root", "cache_dir", "num_workers")
+SUBTREES = ("data", "split", "model", "recipe", "trainer", "logger")
+PRESETS = "+exp=base half=A, +exp=anb k=3, +exp=bnb k=3 or +exp=transfer source=A target=B k=3"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    kind: str  # "base" or "transfer"
+    target: str  # the half trained and evaluated on
+    source: str | None  # transfer: the half whose base network gives layers 1..k
+    k: int  # layers copied; 0 for a base network
+    freeze: bool
+    seed: int
+    auto_base: bool
+    data: dict
+    split: dict
+    model: dict
+    recipe: dict
+    trainer: dict = field(default_factory=dict)
+    logger: dict = field(default_factory=dict)
+    root: str = "outputs"
+
+    @property
+    def series(self) -> str:
+        """The paper's name for the run: baseA, BnB, AnB+, ..."""
+        if self.kind == "base":
+            return f"base{self.target}"
+        return f"{self.source}n{self.target}" + ("" if self.freeze else "+")
+
+    @property
+    def run_name(self) -> str:
+        """Readable and unique: dataset/split/series_k/seed-hash. Same config, same folder."""
+        what = self.series if self.kind == "base" else f"{self.series}_k{self.k}"
+        split = f"{self.split['name']}-s{self.split['seed']}"
+        return f"{self.data['name']}/{split}/{what}/seed{self.seed}-{self.config_hash[:8]}"
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the result of the run (hashed); not where files live or how it is logged."""
+        data = {key: value for key, value in self.data.items() if key not in DATA_LOCATION_KEYS}
+        return {
+            "kind": self.kind,
+            "target": self.target,
+            "source": self.source,
+            "k": self.k,
+            "freeze": self.freeze,
+            "seed": self.seed,
+            "data": data,
+            "split": self.split,
+            "model": self.model,
+            "recipe": self.recipe,
+        }
+
+    @property
+    def config_hash(self) -> str:
+        return stable_hash(self.identity())
+
+    def base_spec(self, half: str) -> "RunSpec":
+        """The base network of `half` with this run's data, split, model, recipe and seed."""
+        return replace(self, kind="base", target=half, source=None, k=0, freeze=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def stable_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _half(value: Any, key: str, example: str) -> str:
+    if value not in HALVES:
+        raise ConfigError(f"{key}={value!r} is not a half: use {key}=A or {key}=B, e.g. {example}")
+    return value
+
+
+def _required(cfg: DictConfig, key: str, example: str) -> Any:
+    if OmegaConf.is_missing(cfg, key) or cfg.get(key) is None:
+        raise ConfigError(f"{key} is required for +exp={cfg.get('kind')}: add {key}=..., e.g. {example}")
+    return cfg[key]
+
+
+def spec_from_config(cfg: DictConfig) -> RunSpec:
+    """Validate the composed config and turn it into a RunSpec (raises ConfigError)."""
+    kind = cfg.get("kind")
+    if kind is None:
+        raise ConfigError(f"no experiment chosen: add one of {PRESETS}")
+    if kind not in ("base", "transfer"):
+        raise ConfigError(f"kind={kind!r} is unknown: use a preset, {PRESETS}")
+
+    freeze = cfg.get("freeze")
+    if not isinstance(freeze, bool):
+        raise ConfigError(f"freeze={freeze!r} is not a boolean: use freeze=true (frozen, AnB) or freeze=false (fine-tuned, AnB+)")
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed={seed!r} is not an integer: use e.g. seed=0")
+    auto_base = cfg.get("auto_base")
+    if not isinstance(auto_base, bool):
+        raise ConfigError(f"auto_base={auto_base!r} is not a boolean: use auto_base=true or auto_base=false")
+
+    if kind == "base":
+        half = _half(_required(cfg, "half", "+exp=base half=A"), "half", "+exp=base half=A")
+        if cfg.get("k") is not None:
+            raise ConfigError(f"k={cfg.k} is set for a base run, which copies no layers: drop k, or use +exp=anb k={cfg.k}")
+        target, source, k = half, None, 0
+    else:
+        example = "+exp=transfer source=A target=B k=3"
+        source = _half(_required(cfg, "source", example), "source", example)
+        target = _half(_required(cfg, "target", example), "target", example)
+        k = _required(cfg, "k", "+exp=anb k=3")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= NUM_LAYERS - 1:
+            raise ConfigError(f"k={k!r} is not a layer count for a transfer: use an integer 1..{NUM_LAYERS - 1}, e.g. k=3")
+        if cfg.get("half") is not None:
+            raise ConfigError(f"half={cfg.half} is for base runs; a transfer uses source= and target=")
+
+    # Resolve the run's own subtrees only: the root also holds hydra.run.dir, which names the run from this spec.
+    container = {key: OmegaConf.to_container(cfg[key], resolve=True) if cfg.get(key) else {} for key in SUBTREES}
+    return RunSpec(
+        kind=kind,
+        target=target,
+        source=source,
+        k=k,
+        freeze=freeze if kind == "transfer" else False,
+        seed=seed,
+        auto_base=auto_base,
+        data=container["data"],
+        split=container["split"],
+        model=container["model"],
+        recipe=container["recipe"],
+        trainer=container["trainer"],
+        logger=container["logger"],
+        root=str(cfg.paths.root),
+    )

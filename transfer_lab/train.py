@@ -1,0 +1,171 @@
+"""One run of the study: spec -> data + model -> Lightning trainer -> result record.
+
+`run(spec, run_dir)` trains a base network (and publishes it to the base store) or a transfer
+network (after finding, or training, the base network of its source half), and writes:
+  split.json   the classes of halves A and B and the label order used
+  metrics.csv  (CSV logger) / checkpoints/last.ckpt (the final checkpoint)
+  result.json  the result record, written last and atomically: its presence means the run completed
+"""
+
+import sys
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from transfer_lab.data.augment import DeviceAugment
+from transfer_lab.data.datamodule import HalfDataModule
+from transfer_lab.data.registry import load_dataset
+from transfer_lab.errors import ConfigError
+from transfer_lab.io import read_json, write_json
+from transfer_lab.module import TransferModule
+from transfer_lab.spec import RunSpec
+from transfer_lab.splits import make_split
+from transfer_lab.store import BaseNetwork, BaseStore
+from transfer_lab.surgery import copy_layers
+
+
+def check_inputs(spec: RunSpec) -> None:
+    """Fail fast (ConfigError) on data that cannot be read or a split that leaves a half empty."""
+    dataset = load_dataset(spec.data)
+    make_split(spec.split["name"], spec.split["seed"], dataset.natural)
+
+
+def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "") -> dict:
+    """Run `spec` in `run_dir` unless it already completed there; return its result record."""
+    check_inputs(spec)
+    done = completed_result(spec, run_dir)
+    if done is not None:
+        print(f"already done: {run_dir / 'result.json'} (val_top1 {done['val_top1']:.4f})", file=sys.stderr)
+        return done
+    store = BaseStore(spec.root)
+    if spec.kind == "base":
+        store.get_or_train(spec, lambda base: train_network(base, run_dir, store), rebuild_command)
+        return completed_result(spec, run_dir) or read_json(store.folder(spec) / "base.json")["result"]
+
+    base_spec = spec.base_spec(spec.source)
+    if spec.auto_base:
+        base_dir = Path(spec.root) / "runs" / base_spec.run_name
+        base = store.get_or_train(base_spec, lambda b: train_network(b, base_dir, store), rebuild_command)
+    else:
+        base = store.find(base_spec, rebuild_command)
+        if base is None:
+            raise ConfigError(f"no base network {base_spec.series} in {store.dir} and auto_base=false: train it with: {rebuild_command}")
+    return train_network(spec, run_dir, store, base)
+
+
+def completed_result(spec: RunSpec, run_dir: Path) -> dict | None:
+    """The result record in run_dir if it belongs to this exact config; never overwrite another."""
+    path = Path(run_dir) / "result.json"
+    if not path.exists():
+        return None
+    result = read_json(path)
+    if result.get("config_hash") != spec.config_hash:
+        raise ConfigError(f"{path} holds a completed run of another config: use another run directory or paths.root")
+    return result
+
+
+def train_network(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | None = None) -> dict:
+    run_dir = Path(run_dir)
+    rng_seed = int(spec.config_hash[:8], 16)  # distinct per run, so fresh layers never repeat the base's init
+    pl.seed_everything(rng_seed, workers=True, verbose=False)
+
+    dataset = load_dataset(spec.data)
+    split = make_split(spec.split["name"], spec.split["seed"], dataset.natural)
+    half = dataset.half(split.classes(spec.target))
+    if len(half.train_labels) == 0 or len(half.val_labels) == 0:
+        raise ConfigError(f"half {spec.target} of split={split.name} has no training or validation images")
+    write_json(run_dir / "split.json", split_record(split, dataset.class_names, spec.target))
+
+    net = instantiate(spec.model["net"], num_classes=len(half.classes))
+    if base is not None:
+        copy_layers(net, base.net_state, spec.k)
+    # A transferred network keeps subtracting its source's mean image (paper_protocol.md).
+    mean_image = base.mean_image if base is not None else half.mean_image()
+    recipe = spec.recipe
+    module = TransferModule(
+        net=net,
+        augment=DeviceAugment(mean_image, spec.model["pixel_scale"], spec.data["crop_size"], spec.data.get("pad", 0)),
+        optimizer=instantiate(recipe["optimizer"]),
+        scheduler=instantiate(recipe["scheduler"]) if recipe.get("scheduler") else None,
+        bias_lr_mult=recipe["bias_lr_mult"],
+        frozen_layers=spec.k if spec.freeze else 0,
+    )
+    datamodule = HalfDataModule(half, recipe["batch_size"], spec.data.get("num_workers", 0))
+    trainer = make_trainer(spec, run_dir)
+
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    seconds = time.perf_counter() - start
+
+    history = module.val_top1_history
+    images_trained = trainer.global_step * min(recipe["batch_size"], len(half.train_labels))
+    result = {
+        "exp": spec.kind,
+        "series": spec.series,
+        "source": spec.source,
+        "target": spec.target,
+        "split": split.name,
+        "split_seed": split.seed,
+        "k": spec.k,
+        "freeze": spec.freeze,
+        "seed": spec.seed,
+        "rng_seed": rng_seed,
+        "dataset": spec.data["name"],
+        "model": spec.model["name"],
+        "recipe": recipe["name"],
+        "n_classes": len(half.classes),
+        "n_train_images": int(len(half.train_labels)),
+        "n_val_images": int(len(half.val_labels)),
+        "val_top1": history[-1] if history else None,
+        "val_top1_best": max(history) if history else None,
+        "val_top1_best10_mean": sum(sorted(history)[-10:]) / len(history[-10:]) if history else None,
+        "val_top5": float(trainer.callback_metrics["val/top5"]) if "val/top5" in trainer.callback_metrics else None,
+        "val_evaluations": len(history),
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "train_seconds": round(seconds, 3),
+        "train_images_per_s": round(images_trained / seconds, 1),
+        "base_checkpoint": str(base.checkpoint) if base is not None else None,
+        "config_hash": spec.config_hash,
+        "run_dir": str(run_dir),
+        "status": "completed",
+    }
+    if spec.kind == "base":
+        net_state = {key: value.detach().cpu() for key, value in module.net.state_dict().items()}
+        store.publish(spec, net_state, mean_image, result)
+        result["base_checkpoint"] = str(store.folder(spec) / "base.pt")
+    write_json(run_dir / "result.json", result)
+    return result
+
+
+def make_trainer(spec: RunSpec, run_dir: Path) -> pl.Trainer:
+    recipe = spec.recipe
+    logger = instantiate(spec.logger, save_dir=str(run_dir)) if spec.logger.get("_target_") else False
+    every = recipe["val_check_interval"]
+    return instantiate(
+        spec.trainer,
+        default_root_dir=str(run_dir),
+        logger=logger,
+        callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0)],
+        max_epochs=recipe["max_epochs"],
+        max_steps=recipe["max_steps"],
+        val_check_interval=every,
+        # An integer interval counts steps across epoch boundaries (the paper: every 1000 iterations).
+        check_val_every_n_epoch=None if isinstance(every, int) else 1,
+    )
+
+
+def split_record(split, class_names: list[str], target: str) -> dict:
+    return {
+        "split": split.name,
+        "split_seed": split.seed,
+        "target": target,
+        "halves": {
+            half: {"classes": list(classes), "names": [class_names[c] for c in classes]}
+            for half, classes in split.halves.items()
+        },
+        "label_order": "within a half, label i is the half's i-th class in ascending original index",
+    }
