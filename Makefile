@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-run: setup ## the main job on the embedded data: AnB, 3 layers copied from base A, frozen
-	$(PY) -m transfer_lab +exp=anb k=3 freeze=true
+run: setup ## the main job: the paper's study (30 networks) on the embedded data, then its report
+	$(PY) -m transfer_lab -m +exp=grid
 
 test: setup ## the whole test suite (W&B offline)
 	WANDB_MODE=offline $(PY) -m pytest

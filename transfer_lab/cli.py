@@ -2,11 +2,13 @@
 
 import sys
 import tempfile
+import traceback
 import warnings
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -61,12 +63,45 @@ def base_command(spec: RunSpec) -> str:
 
 @hydra.main(version_base="1.3", config_path="pkg://transfer_lab.conf", config_name="config")
 def main(cfg: DictConfig) -> dict:
+    from transfer_lab.sweep import RunMarker
     from transfer_lab.train import run  # heavy imports (torch, lightning) after the config is valid
 
+    # Lightning's advice that does not apply here: in-memory batches need no loader workers, and
+    # the CSV logger shares the run folder with result.json by design.
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
     try:
         spec = spec_from_config(cfg)
-        run_dir = Path(HydraConfig.get().runtime.output_dir)
-        return run(spec, run_dir, base_command(spec))
     except ConfigError as err:
         fail(str(err))
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        with RunMarker(run_dir):
+            result = run(spec, run_dir, base_command(spec))
+        (run_dir / "failed.json").unlink(missing_ok=True)  # a retried run that now completed
+        return result
+    except Exception as err:
+        record_failure(spec, run_dir, err)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            # The other jobs go on; the end-of-sweep report lists this one and exits non-zero.
+            print(f"transfer_lab: job failed: {spec.run_name}: {err}", file=sys.stderr)
+            return {"status": "failed", "error": str(err)}
+        if isinstance(err, ConfigError):
+            fail(str(err))
+        raise
+
+
+def record_failure(spec: RunSpec, run_dir: Path, err: BaseException) -> None:
+    from transfer_lab.io import write_json
+
+    write_json(
+        run_dir / "failed.json",
+        {
+            "status": "failed",
+            "series": spec.series,
+            "k": spec.k,
+            "config_hash": spec.config_hash,
+            "error": f"{type(err).__name__}: {err}",
+            "traceback": traceback.format_exc(),
+        },
+    )

@@ -22,6 +22,13 @@ def run_name(*, _root_) -> str:
         return "invalid-config"  # never created: the config check stops the run first
 
 
+def parallel_jobs() -> int:
+    from transfer_lab.devices import parallel_jobs as count
+
+    return count()
+
+
 def register() -> None:
     OmegaConf.register_new_resolver("tl.auto_precision", auto_precision, replace=True)
     OmegaConf.register_new_resolver("tl.run_name", run_name, replace=True)
+    OmegaConf.register_new_resolver("tl.parallel_jobs", parallel_jobs, replace=True)

@@ -6,6 +6,7 @@ raw Hydra config. Validation lives here, so bad input fails with one line before
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -17,6 +18,7 @@ from transfer_lab.splits import HALVES
 NUM_LAYERS = 8
 # Data settings that say where the files are, not what the data is: left out of every hash.
 DATA_LOCATION_KEYS = ("path", "root", "cache_dir", "num_workers")
+CHOICE_KEYS = ("kind", "half", "source", "target", "k", "freeze")
 SUBTREES = ("data", "split", "model", "recipe", "trainer", "logger")
 PRESETS = "+exp=base half=A, +exp=anb k=3, +exp=bnb k=3 or +exp=transfer source=A target=B k=3"
 
@@ -90,21 +92,32 @@ def _half(value: Any, key: str, example: str) -> str:
     return value
 
 
-def _required(cfg: DictConfig, key: str, example: str) -> Any:
-    if OmegaConf.is_missing(cfg, key) or cfg.get(key) is None:
-        raise ConfigError(f"{key} is required for +exp={cfg.get('kind')}: add {key}=..., e.g. {example}")
-    return cfg[key]
+RUN_PATTERN = re.compile(r"^(?:base(?P<half>[AB])|(?P<source>[AB])n(?P<target>[AB])(?P<plus>\+?)_k(?P<k>\d+))$")
+
+
+def parse_run(run: str) -> dict[str, Any]:
+    """`run=AnB+_k3` is source=A target=B freeze=false k=3; `run=baseA` a base on A (the grid's job names)."""
+    match = RUN_PATTERN.match(str(run))
+    if match is None:
+        raise ConfigError(f"run={run!r} is not a run name: use baseA, baseB or <source>n<target>[+]_k<k>, e.g. run=AnB+_k3")
+    if match["half"]:
+        return {"kind": "base", "half": match["half"], "source": None, "target": None, "k": None}
+    return {"kind": "transfer", "half": None, "source": match["source"], "target": match["target"],
+            "k": int(match["k"]), "freeze": not match["plus"]}
 
 
 def spec_from_config(cfg: DictConfig) -> RunSpec:
     """Validate the composed config and turn it into a RunSpec (raises ConfigError)."""
-    kind = cfg.get("kind")
+    choice = {key: None if OmegaConf.is_missing(cfg, key) else cfg.get(key) for key in CHOICE_KEYS}
+    if cfg.get("run") is not None:
+        choice.update(parse_run(cfg.run))
+    kind = choice["kind"]
     if kind is None:
         raise ConfigError(f"no experiment chosen: add one of {PRESETS}")
     if kind not in ("base", "transfer"):
         raise ConfigError(f"kind={kind!r} is unknown: use a preset, {PRESETS}")
 
-    freeze = cfg.get("freeze")
+    freeze = choice["freeze"]
     if not isinstance(freeze, bool):
         raise ConfigError(f"freeze={freeze!r} is not a boolean: use freeze=true (frozen, AnB) or freeze=false (fine-tuned, AnB+)")
     seed = cfg.get("seed")
@@ -114,20 +127,25 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
     if not isinstance(auto_base, bool):
         raise ConfigError(f"auto_base={auto_base!r} is not a boolean: use auto_base=true or auto_base=false")
 
+    def required(key: str, example: str) -> Any:
+        if choice[key] is None:
+            raise ConfigError(f"{key} is required for +exp={kind}: add {key}=..., e.g. {example}")
+        return choice[key]
+
     if kind == "base":
-        half = _half(_required(cfg, "half", "+exp=base half=A"), "half", "+exp=base half=A")
-        if cfg.get("k") is not None:
-            raise ConfigError(f"k={cfg.k} is set for a base run, which copies no layers: drop k, or use +exp=anb k={cfg.k}")
+        half = _half(required("half", "+exp=base half=A"), "half", "+exp=base half=A")
+        if choice["k"] is not None:
+            raise ConfigError(f"k={choice['k']} is set for a base run, which copies no layers: drop k, or use +exp=anb k={choice['k']}")
         target, source, k = half, None, 0
     else:
         example = "+exp=transfer source=A target=B k=3"
-        source = _half(_required(cfg, "source", example), "source", example)
-        target = _half(_required(cfg, "target", example), "target", example)
-        k = _required(cfg, "k", "+exp=anb k=3")
+        source = _half(required("source", example), "source", example)
+        target = _half(required("target", example), "target", example)
+        k = required("k", "+exp=anb k=3")
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= NUM_LAYERS - 1:
             raise ConfigError(f"k={k!r} is not a layer count for a transfer: use an integer 1..{NUM_LAYERS - 1}, e.g. k=3")
-        if cfg.get("half") is not None:
-            raise ConfigError(f"half={cfg.half} is for base runs; a transfer uses source= and target=")
+        if choice["half"] is not None:
+            raise ConfigError(f"half={choice['half']} is for base runs; a transfer uses source= and target=")
 
     # Resolve the run's own subtrees only: the root also holds hydra.run.dir, which names the run from this spec.
     container = {key: OmegaConf.to_container(cfg[key], resolve=True) if cfg.get(key) else {} for key in SUBTREES}

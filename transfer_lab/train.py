@@ -12,19 +12,23 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from transfer_lab.data.augment import DeviceAugment
 from transfer_lab.data.datamodule import HalfDataModule
 from transfer_lab.data.registry import load_dataset
+from transfer_lab.devices import claim_gpu, share_cpu
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import read_json, write_json
+from transfer_lab.loggers import finish_logger, make_logger
 from transfer_lab.module import TransferModule
 from transfer_lab.spec import RunSpec
 from transfer_lab.splits import make_split
 from transfer_lab.store import BaseNetwork, BaseStore
 from transfer_lab.surgery import copy_layers
+from transfer_lab.sweep import sweep_workers
 
 
 def check_inputs(spec: RunSpec) -> None:
@@ -41,19 +45,22 @@ def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "") -> dict:
         print(f"already done: {run_dir / 'result.json'} (val_top1 {done['val_top1']:.4f})", file=sys.stderr)
         return done
     store = BaseStore(spec.root)
-    if spec.kind == "base":
-        store.get_or_train(spec, lambda base: train_network(base, run_dir, store), rebuild_command)
-        return completed_result(spec, run_dir) or read_json(store.folder(spec) / "base.json")["result"]
+    with claim_gpu() as gpu:
+        if gpu is None:
+            share_cpu(sweep_workers())
+        if spec.kind == "base":
+            store.get_or_train(spec, lambda base: train_network(base, run_dir, store, gpu=gpu), rebuild_command)
+            return completed_result(spec, run_dir) or read_json(store.folder(spec) / "base.json")["result"]
 
-    base_spec = spec.base_spec(spec.source)
-    if spec.auto_base:
-        base_dir = Path(spec.root) / "runs" / base_spec.run_name
-        base = store.get_or_train(base_spec, lambda b: train_network(b, base_dir, store), rebuild_command)
-    else:
-        base = store.find(base_spec, rebuild_command)
-        if base is None:
-            raise ConfigError(f"no base network {base_spec.series} in {store.dir} and auto_base=false: train it with: {rebuild_command}")
-    return train_network(spec, run_dir, store, base)
+        base_spec = spec.base_spec(spec.source)
+        if spec.auto_base:
+            base_dir = Path(spec.root) / "runs" / base_spec.run_name
+            base = store.get_or_train(base_spec, lambda b: train_network(b, base_dir, store, gpu=gpu), rebuild_command)
+        else:
+            base = store.find(base_spec, rebuild_command)
+            if base is None:
+                raise ConfigError(f"no base network {base_spec.series} in {store.dir} and auto_base=false: train it with: {rebuild_command}")
+        return train_network(spec, run_dir, store, base, gpu)
 
 
 def completed_result(spec: RunSpec, run_dir: Path) -> dict | None:
@@ -67,7 +74,10 @@ def completed_result(spec: RunSpec, run_dir: Path) -> dict | None:
     return result
 
 
-def train_network(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | None = None) -> dict:
+def train_network(
+    spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | None = None, gpu: int | None = None
+) -> dict:
+    """Train one network in run_dir (resuming from its last checkpoint if one exists); gpu: claimed index."""
     run_dir = Path(run_dir)
     rng_seed = int(spec.config_hash[:8], 16)  # distinct per run, so fresh layers never repeat the base's init
     pl.seed_everything(rng_seed, workers=True, verbose=False)
@@ -94,10 +104,18 @@ def train_network(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetw
         frozen_layers=spec.k if spec.freeze else 0,
     )
     datamodule = HalfDataModule(half, recipe["batch_size"], spec.data.get("num_workers", 0))
-    trainer = make_trainer(spec, run_dir)
+    logger = make_logger(spec, run_dir)
+    trainer = make_trainer(spec, run_dir, logger, gpu)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.exists():
+        print(f"resuming {spec.series} from {last}", file=sys.stderr)
 
+    started_at = time.time()
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.exists() else None)
+    finally:
+        finish_logger(logger)
     seconds = time.perf_counter() - start
 
     history = module.val_top1_history
@@ -127,8 +145,12 @@ def train_network(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetw
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "train_seconds": round(seconds, 3),
+        "started_at": started_at,
+        "finished_at": time.time(),
         "train_images_per_s": round(images_trained / seconds, 1),
         "base_checkpoint": str(base.checkpoint) if base is not None else None,
+        "device": str(module.device),
+        "gpu_slot": gpu,
         "config_hash": spec.config_hash,
         "run_dir": str(run_dir),
         "status": "completed",
@@ -141,12 +163,13 @@ def train_network(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetw
     return result
 
 
-def make_trainer(spec: RunSpec, run_dir: Path) -> pl.Trainer:
+def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None) -> pl.Trainer:
     recipe = spec.recipe
-    logger = instantiate(spec.logger, save_dir=str(run_dir)) if spec.logger.get("_target_") else False
     every = recipe["val_check_interval"]
+    placement = {"accelerator": "gpu", "devices": [gpu]} if gpu is not None and torch.cuda.is_available() else {}
     return instantiate(
         spec.trainer,
+        **placement,
         default_root_dir=str(run_dir),
         logger=logger,
         callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0)],

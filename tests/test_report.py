@@ -1,0 +1,126 @@
+"""The report on hand-written result records with known numbers."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from transfer_lab.errors import ConfigError
+from transfer_lab.report import main, write_report
+
+STUDY = {"dataset": "animalfashion", "split": "random", "model": "alexnet_small", "recipe": "embedded"}
+
+
+def record(folder: Path, name: str, series: str, k: int, top1: float, **extra) -> None:
+    run = folder / name
+    run.mkdir(parents=True)
+    fields = {**STUDY, "series": series, "k": k, "val_top1": top1, "status": "completed", "seed": 0, "split_seed": 0}
+    (run / "result.json").write_text(json.dumps(fields | extra))
+
+
+def paper_like_study(folder: Path) -> None:
+    """Two seeds of base B (0.60, 0.70), AnB falling with k, BnB dipping at k=4, AnB+ above base."""
+    record(folder, "bB0", "baseB", 0, 0.60)
+    record(folder, "bB1", "baseB", 0, 0.70, seed=1)
+    record(folder, "bA0", "baseA", 0, 0.64)
+    for k in range(1, 8):
+        record(folder, f"anb{k}", "AnB", k, 0.66 - 0.02 * (k - 1))
+        record(folder, f"bnb{k}", "BnB", k, 0.55 if k == 4 else 0.65)
+        record(folder, f"anbp{k}", "AnB+", k, 0.70)
+        record(folder, f"bnbp{k}", "BnB+", k, 0.66)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_summary_has_the_known_means_stds_and_counts(tmp_path):
+    paper_like_study(tmp_path / "runs")
+    write_report([tmp_path / "runs"], tmp_path / "report")
+    summary = {(r["series"], int(r["k"])): r for r in read_csv(tmp_path / "report" / "summary.csv")}
+    assert float(summary[("baseB", 0)]["mean"]) == pytest.approx(0.65)
+    assert float(summary[("baseB", 0)]["std"]) == pytest.approx(0.0707107, rel=1e-4)
+    assert int(summary[("baseB", 0)]["n"]) == 2
+    assert float(summary[("AnB", 7)]["mean"]) == pytest.approx(0.54)
+    assert len(read_csv(tmp_path / "report" / "results.csv")) == 3 + 4 * 7
+    for name in ("transfer.png", "transfer.pdf", "report.md"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+
+
+def test_boosts_and_findings_are_computed_from_the_numbers(tmp_path):
+    paper_like_study(tmp_path / "runs")
+    text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
+    assert "| 1-7 | +5.00 pp | +4.00 pp |" in text  # AnB+ 0.70 vs base 0.65 and vs BnB+ 0.66
+    assert "| Layers 1-2 transfer well (frozen AnB at k=1,2 within 1 pp of base B or above) | holds |" in text
+    assert "| Frozen AnB drops with k (AnB at k=7 more than 1 pp below k=1) | holds |" in text
+    assert "| BnB dips in the middle (some k in 3-6 more than 1 pp below both k=1,2 and k=7) | holds |" in text
+    assert "| AnB+ at or above base (mean over k within 1 pp of base B or above) | holds |" in text
+    assert "| The dissimilar split drops more | not evaluable |" in text
+
+
+def test_findings_that_do_not_hold_are_reported_as_such(tmp_path):
+    record(tmp_path / "runs", "bB", "baseB", 0, 0.80)
+    for k in range(1, 8):
+        record(tmp_path / "runs", f"anb{k}", "AnB", k, 0.60)  # flat and far below base
+    text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
+    assert "| Layers 1-2 transfer well (frozen AnB at k=1,2 within 1 pp of base B or above) | does not hold |" in text
+    assert "| Frozen AnB drops with k (AnB at k=7 more than 1 pp below k=1) | does not hold |" in text
+    assert "| BnB dips in the middle | not evaluable |" in text
+
+
+def test_the_natman_study_is_reported_beside_random_and_drives_the_dissimilarity_finding(tmp_path):
+    paper_like_study(tmp_path / "runs")
+    natman = dict(STUDY, split="natman")
+    for name, series, k, top1 in [("nA", "baseA", 0, 0.7), ("nB", "baseB", 0, 0.7)] + [
+        (f"{s}{k}", s, k, 0.5) for s in ("AnB", "BnA") for k in range(1, 8)
+    ]:
+        record(tmp_path / "runs", f"natman-{name}", series, k, top1, **natman)
+    out = tmp_path / "report"
+    text = write_report([tmp_path / "runs"], out).read_text()
+    assert (out / "natman.png").exists() and (out / "transfer.png").exists()
+    assert "| The dissimilar split drops more (natman transfer more than 1 pp further below its base than random AnB) | holds |" in text
+    assert "2 studies" in text
+
+
+def test_mixed_datasets_are_never_averaged_together(tmp_path):
+    record(tmp_path / "runs", "a", "baseB", 0, 0.2)
+    record(tmp_path / "runs", "b", "baseB", 0, 0.8, dataset="imagenet")
+    write_report([tmp_path / "runs"], tmp_path / "report")
+    rows = read_csv(tmp_path / "report" / "summary.csv")
+    assert sorted((r["dataset"], float(r["mean"]), int(r["n"])) for r in rows) == [("animalfashion", 0.2, 1), ("imagenet", 0.8, 1)]
+
+
+def test_imagenet_studies_show_the_papers_numbers(tmp_path):
+    record(tmp_path / "runs", "a", "AnB", 7, 0.50, dataset="imagenet", model="alexnet", recipe="paper")
+    text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
+    assert "[paper 0.5425]" in text  # paper_results.csv: random, AnB, n=7
+
+
+def test_failed_runs_are_listed_with_their_error(tmp_path):
+    paper_like_study(tmp_path / "runs")
+    failed = tmp_path / "runs" / "broken"
+    failed.mkdir()
+    (failed / "failed.json").write_text(json.dumps({**STUDY, "status": "failed", "series": "AnB", "k": 3, "error": "RuntimeError: boom"}))
+    out = tmp_path / "report"
+    text = write_report([tmp_path / "runs"], out).read_text()
+    assert "RuntimeError: boom" in text and "1 failed" in text
+    statuses = [r["status"] for r in read_csv(out / "results.csv")]
+    assert statuses.count("failed") == 1
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda d: None, "does not exist"),
+    (lambda d: d.mkdir(), "no runs"),
+    (lambda d: (d / "r").mkdir(parents=True) or (d / "r" / "result.json").write_text("{not json"), "not a readable JSON result"),
+])
+def test_bad_report_input_is_one_clear_line(tmp_path, capsys, setup, message):
+    folder = tmp_path / "runs"
+    setup(folder)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(folder), "--out", str(tmp_path / "report")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not (tmp_path / "report").exists()

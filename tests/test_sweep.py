@@ -1,0 +1,75 @@
+"""Multiruns through the real CLI: the grid, resume, failures, and one job per GPU."""
+
+import csv
+import json
+from pathlib import Path
+
+# Even tinier than recipe=tiny: 2 steps, validation on 4 batches. Plumbing, not results.
+QUICK = ["recipe.max_steps=2", "recipe.val_check_interval=2", "trainer.limit_val_batches=4"]
+
+
+def results(root: Path) -> dict[Path, dict]:
+    return {p: json.loads(p.read_text()) for p in root.glob("runs/**/result.json")}
+
+
+def test_the_grid_runs_every_job_reports_and_resumes_without_training(cli, root):
+    done = cli("-m", "+exp=grid", *QUICK, root=root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = results(root)
+    assert sorted(r["series"] + str(r["k"]) for r in found.values()) == sorted(
+        ["baseA0", "baseB0"] + [f"{s}{k}" for s in ("BnB", "BnB+", "AnB", "AnB+") for k in range(1, 8)]
+    )
+    assert "sweep progress: 30 done, 0 running, 0 failed, 0 left" in done.stderr
+    assert len(list(root.glob("bases/*/base.json"))) == 2  # each base trained once
+
+    report = root / "reports" / "animalfashion-random"
+    for name in ("results.csv", "summary.csv", "transfer.png", "transfer.pdf", "report.md"):
+        assert (report / name).exists(), name
+    with open(report / "results.csv") as f:
+        rows = {(r["series"], int(r["k"])): float(r["val_top1"]) for r in csv.DictReader(f)}
+    assert rows == {(r["series"], r["k"]): r["val_top1"] for r in found.values()}
+    assert "The paper's findings" in (report / "report.md").read_text()
+
+    stamps = {p: p.stat().st_mtime_ns for p in found}
+    again = cli("-m", "+exp=grid", *QUICK, root=root)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr.count("already done") == 30
+    assert {p: p.stat().st_mtime_ns for p in found} == stamps
+
+
+def test_a_failing_job_does_not_stop_the_sweep_and_is_retried(cli, root):
+    # dropout=2.0 is accepted by the config check but raises when the network is built.
+    command = ("-m", "+exp=base", "half=A", "model.net.dropout=0.5,2.0", *QUICK)
+    done = cli(*command, root=root)
+    assert done.returncode == 1
+    assert len(results(root)) == 1
+    failed = [json.loads(p.read_text()) for p in root.glob("runs/**/failed.json")]
+    assert len(failed) == 1 and "dropout" in failed[0]["error"]
+    assert "1 of 2 jobs failed" in done.stderr
+    report = (root / "reports" / "animalfashion-random" / "report.md").read_text()
+    assert "1 failed" in report and "dropout" in report
+
+    again = cli(*command, root=root)
+    assert again.returncode == 1
+    assert again.stderr.count("already done") == 1  # only the failed job ran again
+    assert "1 of 2 jobs failed" in again.stderr
+
+
+def test_a_bad_job_stops_the_sweep_before_any_training(cli, root):
+    done = cli("-m", "+exp=anb", "k=3,9", *QUICK, root=root)
+    assert done.returncode == 2
+    assert "k=9 is not a layer count" in done.stderr
+    assert not list(root.glob("runs/**/result.json"))
+
+
+def test_parallel_jobs_each_get_a_gpu_of_their_own(cli, root, tmp_path):
+    env = {"TRANSFER_LAB_FAKE_GPUS": "2", "TRANSFER_LAB_LOCK_DIR": str(tmp_path / "locks")}
+    done = cli("-m", "+exp=base", "half=A,B", "seed=0,1", "hydra/launcher=local", *QUICK, root=root, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "n_jobs=2" in done.stdout + done.stderr  # the local launcher: one worker per (fake) GPU
+    runs = list(results(root).values())
+    assert len(runs) == 4 and {r["gpu_slot"] for r in runs} == {0, 1}
+    for a in runs:
+        for b in runs:
+            overlap = a is not b and a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
+            assert not (overlap and a["gpu_slot"] == b["gpu_slot"]), "two jobs trained on one GPU at once"

@@ -1,0 +1,81 @@
+"""Where jobs run. One training per GPU: each job claims a free GPU with an OS file lock and holds it while it runs.
+
+Launchers start jobs, but do not place them: Hydra's joblib workers and submitit-local jobs all see
+every GPU and would all train on GPU 0. A job here takes the first GPU whose lock it can get (or
+waits for one), so with one worker per GPU every job lands on its own device. Locks are flock-based
+(released if the job dies) and keyed by the GPU's UUID, so processes that see different
+CUDA_VISIBLE_DEVICES still agree on which physical GPU is taken.
+
+TRANSFER_LAB_FAKE_GPUS=N pretends N GPUs exist (the run still computes on the CPU) so the
+placement can be tested without a GPU.
+"""
+
+import os
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import filelock
+import torch
+
+FAKE_GPUS_ENV = "TRANSFER_LAB_FAKE_GPUS"
+LOCK_DIR_ENV = "TRANSFER_LAB_LOCK_DIR"
+POLL_S = 2.0
+
+
+def gpu_ids() -> list[str]:
+    """Stable ids of the GPUs this process can use, in device-index order."""
+    fake = os.environ.get(FAKE_GPUS_ENV)
+    if fake:
+        return [f"fake{i}" for i in range(int(fake))]
+    if not torch.cuda.is_available():
+        return []
+    return [str(torch.cuda.get_device_properties(i).uuid) for i in range(torch.cuda.device_count())]
+
+
+def parallel_jobs() -> int:
+    """How many jobs to run at once on this machine: one per GPU; on a CPU-only machine one per
+    core, each on one thread (small networks train ~1.9x faster that way than one job on all cores)."""
+    return len(gpu_ids()) or os.cpu_count() or 1
+
+
+def share_cpu(workers: int) -> None:
+    """Give this job its share of the cores when `workers` jobs run side by side on the CPU."""
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def lock_dir() -> Path:
+    default = Path(tempfile.gettempdir()) / f"transfer_lab-gpus-{os.getuid()}"
+    return Path(os.environ.get(LOCK_DIR_ENV, default))
+
+
+@contextmanager
+def claim_gpu() -> Iterator[int | None]:
+    """Yield the index of a GPU held by this job alone (None on a CPU-only machine)."""
+    ids = gpu_ids()
+    if not ids:
+        yield None
+        return
+    folder = lock_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    locks = [filelock.FileLock(str(folder / f"{gpu}.lock")) for gpu in ids]
+    waited = False
+    while True:
+        for index, lock in enumerate(locks):
+            try:
+                lock.acquire(timeout=0)
+            except filelock.Timeout:
+                continue
+            try:
+                yield index
+            finally:
+                lock.release()
+            return
+        if not waited:
+            print(f"all {len(ids)} GPUs are busy with other jobs: waiting for one", file=sys.stderr)
+            waited = True
+        time.sleep(POLL_S)

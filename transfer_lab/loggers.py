@@ -1,0 +1,44 @@
+"""Metric loggers of a run, built from conf/logger/*.yaml; W&B runs get the study's metadata."""
+
+from pathlib import Path
+
+from hydra.utils import instantiate
+from pytorch_lightning.loggers import Logger, WandbLogger
+
+from transfer_lab.spec import RunSpec
+
+
+def study_group(spec: RunSpec) -> str:
+    """One W&B group per study: a grid and its re-runs share it; other data/split/model/recipe do not."""
+    return f"{spec.data['name']}-{spec.split['name']}-{spec.model['name']}-{spec.recipe['name']}"
+
+
+def make_logger(spec: RunSpec, run_dir: Path) -> Logger | bool:
+    if not spec.logger.get("_target_"):
+        return False
+    settings = dict(spec.logger)
+    if settings["_target_"].endswith("WandbLogger"):
+        settings.update(
+            name=spec.run_name,
+            group=settings.get("group") or study_group(spec),
+            job_type=spec.kind,
+            tags=[
+                spec.series,
+                f"split:{spec.split['name']}-s{spec.split['seed']}",
+                f"k:{spec.k}",
+                "base" if spec.kind == "base" else ("frozen" if spec.freeze else "fine-tuned"),
+            ],
+            config=spec.identity() | {"config_hash": spec.config_hash},
+        )
+    # Not recursive: the W&B config holds _target_ keys; converted: wandb wants plain dicts, not DictConfig.
+    logger = instantiate(settings, save_dir=str(run_dir), _recursive_=False, _convert_="all")
+    if isinstance(logger, WandbLogger):
+        # The run summary keeps the best val top-1, not the last value logged.
+        logger.experiment.define_metric("val/top1", summary="max")
+    return logger
+
+
+def finish_logger(logger: Logger | bool) -> None:
+    """Close the W&B run of this job: jobs of a multirun share a process and must not share a run."""
+    if isinstance(logger, WandbLogger):
+        logger.experiment.finish()

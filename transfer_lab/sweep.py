@@ -1,0 +1,171 @@
+"""Sweeps (Hydra multiruns) of the study: checked up front, with a progress line and a report.
+
+A Hydra callback expands the sweep's jobs exactly as Hydra's basic sweeper does, checks every job's
+config and inputs before the first job starts (bad input stops the sweep before any training) and
+writes the sweep's job list (a manifest) that each job reads to print a progress line and that the
+end-of-sweep report covers. Jobs whose result.json already exists for the same config finish at
+once ("already done"), so re-running a sweep resumes it.
+"""
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from hydra import compose
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from transfer_lab.errors import ConfigError
+from transfer_lab.io import read_json, write_json
+from transfer_lab.loggers import study_group
+from transfer_lab.spec import spec_from_config, stable_hash
+
+MANIFEST_ENV = "TRANSFER_LAB_SWEEP_MANIFEST"
+
+
+def expand_jobs(config: DictConfig) -> list[list[str]]:
+    """The override lists of every job of this multirun, as Hydra's basic sweeper expands them."""
+    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.params or {}).items()]
+    overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
+    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+
+
+def plan_sweep(config: DictConfig) -> Path:
+    """Check every job's config and inputs (one line and exit 2 on the first bad one) and write the
+    sweep's manifest: each job's overrides and run folder."""
+    from transfer_lab.cli import fail
+    from transfer_lab.train import check_inputs
+
+    jobs, checked = [], set()
+    for overrides in expand_jobs(config):
+        try:
+            cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+            spec = spec_from_config(cfg)
+            inputs = stable_hash([spec.data, spec.split])
+            if inputs not in checked:
+                check_inputs(spec)
+                checked.add(inputs)
+        except (ConfigError, HydraException) as err:
+            fail(f"job {' '.join(overrides)}: {str(err).splitlines()[0]}")
+        run_dir = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
+        jobs.append({"overrides": overrides, "run_dir": str(run_dir.absolute()), "series": spec.series, "k": spec.k,
+                     "wandb_group": study_group(spec)})
+    workers = int(config.hydra.launcher.get("n_jobs") or config.hydra.launcher.get("array_parallelism") or 1)
+    manifest = Path(str(config.paths.root)) / "sweeps" / f"{time.strftime('%Y%m%d-%H%M%S')}-{stable_hash(jobs)[:8]}.json"
+    write_json(manifest, {"jobs": jobs, "workers": workers, "started": time.time()})
+    return manifest
+
+
+def job_state(run_dir: Path) -> str:
+    """done, failed, running or left: from the files a run leaves in its folder."""
+    if (run_dir / "result.json").exists():
+        return "done"
+    if (run_dir / "failed.json").exists():
+        return "failed"
+    marker = run_dir / "running.json"
+    if marker.exists():
+        try:
+            owner = read_json(marker)
+        except (OSError, ValueError):
+            return "left"
+        if owner.get("host") != socket.gethostname() or _alive(owner.get("pid", -1)):
+            return "running"
+    return "left"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def progress_line(manifest: dict) -> str:
+    states = [job_state(Path(job["run_dir"])) for job in manifest["jobs"]]
+    counts = {state: states.count(state) for state in ("done", "running", "failed", "left")}
+    line = ", ".join(f"{n} {state}" for state, n in counts.items())
+    finished_here = [job for job in manifest["jobs"] if _finished_after(job, manifest["started"])]
+    to_go = counts["left"] + counts["running"]
+    if finished_here and to_go:
+        per_job = (time.time() - manifest["started"]) * manifest["workers"] / len(finished_here)
+        line += f"; about {_duration(per_job * to_go / manifest['workers'])} left"
+    return line
+
+
+def _finished_after(job: dict, started: float) -> bool:
+    result = Path(job["run_dir"]) / "result.json"
+    return result.exists() and result.stat().st_mtime >= started
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+
+
+def current_manifest() -> dict | None:
+    path = os.environ.get(MANIFEST_ENV)
+    return read_json(path) if path and Path(path).exists() else None
+
+
+def sweep_workers() -> int:
+    """How many jobs of the current sweep run side by side (1 outside a sweep)."""
+    manifest = current_manifest()
+    return manifest["workers"] if manifest else 1
+
+
+class RunMarker:
+    """running.json in the run folder while the job runs (for the sweep's progress line)."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / "running.json"
+
+    def __enter__(self):
+        write_json(self.path, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+        return self
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+        manifest = current_manifest()
+        if manifest is not None:
+            print(f"sweep progress: {progress_line(manifest)}", file=sys.stderr)
+
+
+class StudySweep(Callback):
+    """Before a multirun: every job checked, manifest written. After it: the report, and a non-zero
+    exit status if any job failed."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        manifest = plan_sweep(config)
+        os.environ[MANIFEST_ENV] = str(manifest)  # inherited by the jobs (in this process or launcher workers)
+        jobs = read_json(manifest)
+        print(f"sweep of {len(jobs['jobs'])} jobs ({manifest}): {progress_line(jobs)}", file=sys.stderr)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        from transfer_lab.report import log_to_wandb, write_report
+
+        manifest = current_manifest()
+        if manifest is None:
+            return
+        run_dirs = [Path(job["run_dir"]) for job in manifest["jobs"]]
+        out = Path(str(config.report_dir))
+        try:
+            write_report([d for d in run_dirs if d.exists()], out)
+            if str(config.logger.get("_target_", "")).endswith("WandbLogger"):
+                log_to_wandb(out, config.logger.project, manifest["jobs"][0]["wandb_group"])
+            print(f"sweep finished: {progress_line(manifest)}; report in {out}", file=sys.stderr)
+        except ConfigError as err:
+            print(f"sweep finished: {progress_line(manifest)}; no report: {err}", file=sys.stderr)
+        failed = [job for job in manifest["jobs"] if job_state(Path(job["run_dir"])) == "failed"]
+        if failed:
+            for job in failed:
+                error = read_json(Path(job["run_dir"]) / "failed.json")["error"]
+                print(f"failed: {' '.join(job['overrides'])}: {error}", file=sys.stderr)
+            print(f"{len(failed)} of {len(run_dirs)} jobs failed; re-run the same command to retry them", file=sys.stderr)
+            sys.exit(1)
