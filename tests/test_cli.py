@@ -82,6 +82,7 @@ def test_base_run_and_auto_base_off(cli, root):
     [
         (["+exp=anb", "k=0"], "k=0 is not a layer count"),
         (["+exp=anb", "k=8"], "k=8 is not a layer count"),
+        (["+exp=anb", "k=-1"], "k=-1 is not a layer count"),
         (["+exp=anb", "k=three"], "k='three' is not a layer count"),
         (["+exp=anb", "k=3", "freeze=maybe"], "freeze='maybe' is not a boolean"),
         (["+exp=base", "half=A", "k=3"], "k=3 is set for a base run"),

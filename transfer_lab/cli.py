@@ -1,5 +1,7 @@
 """`python -m transfer_lab +exp=anb k=3 freeze=true`: Hydra config -> RunSpec -> train.run."""
 
+import contextlib
+import errno
 import sys
 import tempfile
 import traceback
@@ -15,6 +17,7 @@ from omegaconf import DictConfig
 from transfer_lab.errors import ConfigError
 from transfer_lab.spec import RunSpec, spec_from_config
 
+DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES}
 # Keys that make a run a base or a transfer run; everything else is shared by a run and its base.
 RUN_KIND_KEYS = ("+exp", "exp", "k", "freeze", "source", "target", "half", "auto_base")
 
@@ -63,6 +66,8 @@ def base_command(spec: RunSpec) -> str:
 
 @hydra.main(version_base="1.3", config_path="pkg://transfer_lab.conf", config_name="config")
 def main(cfg: DictConfig) -> dict:
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
     from transfer_lab.sweep import RunMarker
     from transfer_lab.train import run  # heavy imports (torch, lightning) after the config is valid
 
@@ -80,15 +85,32 @@ def main(cfg: DictConfig) -> dict:
             result = run(spec, run_dir, base_command(spec))
         (run_dir / "failed.json").unlink(missing_ok=True)  # a retried run that now completed
         return result
+    except SIGTERMException:
+        # Preempted: not a failure. last.ckpt was saved; the same command resumes from it.
+        sys.exit(143)
     except Exception as err:
-        record_failure(spec, run_dir, err)
+        message = one_line_error(err, spec)
+        with contextlib.suppress(OSError):  # the disk may be what failed
+            record_failure(spec, run_dir, err)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             # The other jobs go on; the end-of-sweep report lists this one and exits non-zero.
-            print(f"transfer_lab: job failed: {spec.run_name}: {err}", file=sys.stderr)
-            return {"status": "failed", "error": str(err)}
-        if isinstance(err, ConfigError):
-            fail(str(err))
+            print(f"transfer_lab: job failed: {spec.run_name}: {message or err}", file=sys.stderr)
+            return {"status": "failed", "error": message or str(err)}
+        if message:
+            fail(message)
         raise
+
+
+def one_line_error(err: Exception, spec: RunSpec) -> str | None:
+    """The one-line message for errors the user can fix; None for bugs (their traceback is shown)."""
+    if isinstance(err, ConfigError):
+        return str(err)
+    if isinstance(err, OSError) and err.errno in DISK_ERRORS:
+        return (
+            f"cannot write {err.filename or 'under ' + spec.root}: {err.strerror}. Completed files are intact; "
+            f"free some space (or choose another paths.root) and re-run the same command to resume"
+        )
+    return None
 
 
 def record_failure(spec: RunSpec, run_dir: Path, err: BaseException) -> None:

@@ -1,9 +1,12 @@
-"""Atomic file writes: a file is either absent or complete, never half-written."""
+"""Atomic file writes (a file is either absent or complete, never half-written) and owner markers."""
 
 import hashlib
+import io
 import json
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +31,11 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def save_torch(path: Path, obj: Any) -> None:
-    _write_atomic(path, lambda tmp: torch.save(obj, tmp))
+    # Serialised in memory first: a full disk then raises a plain OSError (ENOSPC / EFBIG) from the
+    # file write, instead of torch's opaque writer error.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    _write_atomic(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
 def read_json(path: Path) -> Any:
@@ -41,3 +48,19 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_owner(path: Path) -> None:
+    """Record which process holds something (a lock, a running job)."""
+    write_json(path, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+
+
+def owner_alive(owner: dict) -> bool:
+    """Whether the process an owner record names still runs (assumed so if it ran on another host)."""
+    if owner.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(owner.get("pid", -1)), 0)
+    except (OSError, ValueError):
+        return False
+    return True

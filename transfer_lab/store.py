@@ -5,7 +5,8 @@ base.json (its checksum and result). The hash covers exactly what makes the base
 data, split and split seed, half, model, recipe and seed (RunSpec.identity of the base spec).
 base.json is written last, atomically, so a base is visible only once complete. A file lock
 per base makes concurrent runs train it once; the lock is an OS lock (flock), released when its
-holder dies, so a killed trainer never leaves a lock that blocks others.
+holder dies, so a killed trainer never leaves a lock that blocks others; an owner file beside it
+says who held it, so the next process can tell that it takes over a dead one's work.
 """
 
 import sys
@@ -17,7 +18,7 @@ import filelock
 import torch
 
 from transfer_lab.errors import ConfigError
-from transfer_lab.io import read_json, save_torch, sha256_file, write_json
+from transfer_lab.io import read_json, save_torch, sha256_file, write_json, write_owner
 from transfer_lab.spec import RunSpec
 
 WAIT_MESSAGE_EVERY_S = 30.0
@@ -70,21 +71,29 @@ class BaseStore:
         if found is not None:
             return found
         self.dir.mkdir(parents=True, exist_ok=True)
+        name = f"{spec.series} ({self.folder(spec).name})"
         lock = filelock.FileLock(str(self.folder(spec)) + ".lock")
+        owner = Path(str(self.folder(spec)) + ".owner")
         try:
             lock.acquire(timeout=0)
         except filelock.Timeout:
-            print(f"waiting for {spec.series} ({self.folder(spec).name}): another process is training it", file=sys.stderr)
+            print(f"waiting for {name}: another process is training it", file=sys.stderr)
             while True:
                 try:
                     lock.acquire(timeout=WAIT_MESSAGE_EVERY_S)
                     break
                 except filelock.Timeout:
-                    print(f"still waiting for {spec.series} ({self.folder(spec).name})", file=sys.stderr)
+                    print(f"still waiting for {name}", file=sys.stderr)
         try:
             found = self.find(spec, rebuild_command)  # trained by the process we waited for
             if found is None:
+                if owner.exists():  # the OS freed the lock when its holder died; say whose work is resumed
+                    previous = read_json(owner)
+                    print(f"taking over {name}: process {previous['pid']} on {previous['host']} died while training it", file=sys.stderr)
+                write_owner(owner)
+                print(f"training {name}: no stored base network yet", file=sys.stderr)
                 train(spec)
+                owner.unlink()
                 found = self.find(spec, rebuild_command)
             return found
         finally:

@@ -9,7 +9,6 @@ once ("already done"), so re-running a sweep resumes it.
 
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from transfer_lab.errors import ConfigError
-from transfer_lab.io import read_json, write_json
+from transfer_lab.io import owner_alive, read_json, write_json, write_owner
 from transfer_lab.loggers import study_group
 from transfer_lab.spec import spec_from_config, stable_hash
 
@@ -71,20 +70,10 @@ def job_state(run_dir: Path) -> str:
     marker = run_dir / "running.json"
     if marker.exists():
         try:
-            owner = read_json(marker)
+            return "running" if owner_alive(read_json(marker)) else "left"
         except (OSError, ValueError):
             return "left"
-        if owner.get("host") != socket.gethostname() or _alive(owner.get("pid", -1)):
-            return "running"
     return "left"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
 
 
 def progress_line(manifest: dict) -> str:
@@ -127,7 +116,7 @@ class RunMarker:
         self.path = Path(run_dir) / "running.json"
 
     def __enter__(self):
-        write_json(self.path, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+        write_owner(self.path)
         return self
 
     def __exit__(self, *exc):

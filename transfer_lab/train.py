@@ -14,8 +14,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from pytorch_lightning.callbacks import ModelCheckpoint
 
+from transfer_lab.checkpointing import AtomicCheckpointIO, checkpoint_callbacks
 from transfer_lab.data.augment import DeviceAugment
 from transfer_lab.data.datamodule import HalfDataModule
 from transfer_lab.data.registry import load_dataset
@@ -68,7 +68,10 @@ def completed_result(spec: RunSpec, run_dir: Path) -> dict | None:
     path = Path(run_dir) / "result.json"
     if not path.exists():
         return None
-    result = read_json(path)
+    try:
+        result = read_json(path)
+    except ValueError:
+        raise ConfigError(f"{path} is not valid JSON: delete it to have the run redone (from its last checkpoint)")
     if result.get("config_hash") != spec.config_hash:
         raise ConfigError(f"{path} holds a completed run of another config: use another run directory or paths.root")
     return result
@@ -172,7 +175,8 @@ def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None) -> pl.Tr
         **placement,
         default_root_dir=str(run_dir),
         logger=logger,
-        callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0)],
+        callbacks=checkpoint_callbacks(run_dir / "checkpoints", recipe.get("checkpoint_every_n_steps")),
+        plugins=[AtomicCheckpointIO()],
         max_epochs=recipe["max_epochs"],
         max_steps=recipe["max_steps"],
         val_check_interval=every,
