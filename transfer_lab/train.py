@@ -109,14 +109,14 @@ def train_network(
     datamodule = HalfDataModule(half, recipe["batch_size"], spec.data.get("num_workers", 0))
     logger = make_logger(spec, run_dir)
     trainer = make_trainer(spec, run_dir, logger, gpu)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if last.exists():
+    last = latest_checkpoint(run_dir)
+    if last is not None:
         print(f"resuming {spec.series} from {last}", file=sys.stderr)
 
     started_at = time.time()
     start = time.perf_counter()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.exists() else None)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=last)
     finally:
         finish_logger(logger)
     seconds = time.perf_counter() - start
@@ -164,6 +164,12 @@ def train_network(
         result["base_checkpoint"] = str(store.folder(spec) / "base.pt")
     write_json(run_dir / "result.json", result)
     return result
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest of last.ckpt and the checkpoints Lightning's SLURM support saves before a requeue."""
+    candidates = [p for p in [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")] if p.exists()]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
 def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None) -> pl.Trainer:
