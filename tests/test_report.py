@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from transfer_lab.errors import ConfigError
 from transfer_lab.report import main, write_report
 
 STUDY = {"dataset": "animalfashion", "split": "random", "model": "alexnet_small", "recipe": "embedded"}

@@ -57,7 +57,7 @@ def collect(folders: list[Path]) -> list[dict]:
             try:
                 record = json.loads(path.read_text())
             except (OSError, ValueError) as err:
-                raise ConfigError(f"{path} is not a readable JSON result ({err}): delete it to have the run redone, then report again")
+                raise ConfigError(f"{path} is not a readable JSON result ({err}): delete it to have the run redone, then report again") from err
             record.setdefault("run_dir", str(path.parent))
             records.append(record)
     if not records:

@@ -7,7 +7,6 @@ end-of-sweep report covers. Jobs whose result.json already exists for the same c
 once ("already done"), so re-running a sweep resumes it.
 """
 
-import json
 import os
 import sys
 import time
