@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 
@@ -29,6 +30,14 @@ def write_json(path: Path, obj: Any) -> None:
 
 def save_torch(path: Path, obj: Any) -> None:
     _write_atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def save_numpy(path: Path, array: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.save would append .npy to a path
+            np.save(f, array)
+
+    _write_atomic(path, write)
 
 
 def read_json(path: Path) -> Any:
