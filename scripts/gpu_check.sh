@@ -3,8 +3,8 @@
 #   1. the GPU-only tests (pytest -m gpu): bf16 + channels-last, torch.compile, frozen layers, CLI with loader workers
 #   2. the benchmark (python -m transfer_lab.bench): CaffeNet, 227 px crops of a 256 px cache,
 #      k = 0 and k = 5 frozen, eager and torch.compile, model-only vs full path
-# Figures and logs go to $OUT (default ./gpu_check_out): bench-eager.{txt,json}, bench-compile.{txt,json},
-# gpu_tests.txt, device.txt.
+# Figures and logs go to $OUT (default ./gpu_check_out): bench-eager-bar.{txt,json} (k=0, progress bar
+# on as in a default run), bench-eager.{txt,json} and bench-compile.{txt,json} (bar off), gpu_tests.txt, device.txt.
 #
 # Needs torch, torchvision, pytorch-lightning, torchmetrics (on the machine) and, as wheels in .whl/
 # if missing there: hydra-core, omegaconf, antlr4-python3-runtime==4.9.3, pytest, iniconfig, pluggy
@@ -56,13 +56,17 @@ python3 -m transfer_lab.synthetic_imagenet "$WORK/tree" --classes 10 --per-class
 python3 -m transfer_lab.prepare --no-progress data=imagenet "data.root=$WORK/tree" "paths.root=$WORK/out" 2>&1 | tail -4
 echo "tree + cache: $((SECONDS - start)) s"
 
-BENCH=(data=imagenet "data.root=$WORK/tree" "paths.root=$WORK/out" trainer.enable_progress_bar=false)
-echo "== benchmark, eager (bf16 + channels_last)"
-timeout 120 python3 -m transfer_lab.bench --ks 0,5 --warmup 5 --steps 30 --out "$OUT/bench-eager.json" "${BENCH[@]}" \
+BENCH=(--warmup 5 --steps 30 data=imagenet "data.root=$WORK/tree" "paths.root=$WORK/out")
+# A run's default: the progress bar converts its metrics with .item() at every step, a GPU sync.
+echo "== benchmark, eager (bf16 + channels_last), progress bar on (the default)"
+timeout 90 python3 -m transfer_lab.bench --ks 0 --out "$OUT/bench-eager-bar.json" "${BENCH[@]}" \
+  2> "$OUT/bench-eager-bar.log" | tee "$OUT/bench-eager-bar.txt"
+echo "== benchmark, eager, progress bar off"
+timeout 90 python3 -m transfer_lab.bench --ks 0,5 --out "$OUT/bench-eager.json" "${BENCH[@]}" trainer.enable_progress_bar=false \
   2> "$OUT/bench-eager.log" | tee "$OUT/bench-eager.txt"
-echo "eager bench: $((SECONDS - start)) s"
-echo "== benchmark, torch.compile"
-timeout 200 python3 -m transfer_lab.bench --ks 0,5 --warmup 5 --steps 30 --out "$OUT/bench-compile.json" "${BENCH[@]}" model.compile=true \
+echo "eager benches: $((SECONDS - start)) s"
+echo "== benchmark, torch.compile, progress bar off"
+timeout 200 python3 -m transfer_lab.bench --ks 0,5 --out "$OUT/bench-compile.json" "${BENCH[@]}" trainer.enable_progress_bar=false model.compile=true \
   2> "$OUT/bench-compile.log" | tee "$OUT/bench-compile.txt"
 echo "total: $((SECONDS - start)) s" | tee -a "$OUT/device.txt"
 rm -rf "$WORK"

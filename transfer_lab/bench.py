@@ -6,8 +6,9 @@ For each k (0 = a base network, k > 0 = layers 1..k frozen) it measures, in imag
   full path   cache -> DataLoader -> device -> crop/mirror/mean subtraction -> the same step,
               inside the Lightning loop, exactly as a run trains
   ratio       full path / model-only: 1.0 means the input pipeline and the loop cost nothing
-Same network, precision, memory format and compile setting as a run with the same overrides
-(e.g. data=imagenet data.root=PATH model.compile=true); validation and checkpoints are off.
+Same network, precision, memory format, compile and progress-bar settings as a run with the same
+overrides (e.g. data=imagenet data.root=PATH model.compile=true trainer.enable_progress_bar=false);
+validation, logging and checkpoints are off.
 Prints a table and writes it as JSON (--out, default <paths.root>/bench/).
 """
 
@@ -86,7 +87,7 @@ def model_only(module, images, labels, device, precision: str, warmup: int, step
     return steps * len(labels) / (synchronized_time(device) - start)
 
 
-def full_path(module, spec: RunSpec, half, warmup: int, steps: int) -> float:
+def full_path(module, spec: RunSpec, half, batch_size: int, warmup: int, steps: int) -> float:
     """Images/s of training steps inside the Lightning loop, fed from the dataset (the cache for ImageNet)."""
     timer = StepTimer(warmup)
     trainer = instantiate(
@@ -97,10 +98,8 @@ def full_path(module, spec: RunSpec, half, warmup: int, steps: int) -> float:
         num_sanity_val_steps=0,
         logger=False,
         enable_checkpointing=False,
-        enable_progress_bar=False,
         callbacks=[timer],
     )
-    batch_size = min(spec.recipe["batch_size"], len(half.train_labels))
     trainer.fit(module, datamodule=HalfDataModule(half, batch_size, spec.data.get("num_workers", 0)))
     return steps * batch_size / (timer.stop - timer.start)
 
@@ -115,9 +114,11 @@ def measure(k: int, overrides: list[str], warmup: int, steps: int) -> dict:
     module.use_device(device)
     images, labels = (t.to(device) for t in half_batch(half, batch_size))
     precision = str(spec.trainer.get("precision"))
+    # The Trainer sets the cuDNN autotuner from its config when it is built; the model-only steps run before that.
+    torch.backends.cudnn.benchmark = bool(spec.trainer.get("benchmark", False))
     # One module for both measurements: with model.compile=true it is compiled once, here.
     fast = model_only(module, images, labels, device, precision, warmup, steps)
-    real = full_path(module, spec, half, warmup, steps)
+    real = full_path(module, spec, half, batch_size, warmup, steps)
     return {
         "k": k,
         "frozen_layers": module.frozen_layers,
@@ -128,6 +129,7 @@ def measure(k: int, overrides: list[str], warmup: int, steps: int) -> dict:
         "precision": precision,
         "channels_last": module.memory_format == torch.channels_last,
         "compile": bool(spec.model.get("compile", False)),
+        "progress_bar": bool(spec.trainer.get("enable_progress_bar", True)),
         "num_workers": spec.data.get("num_workers", 0),
         "dataset": spec.data["name"],
         "image_size": spec.data.get("image_size"),
@@ -153,7 +155,7 @@ def table(rows: list[dict]) -> str:
     lines = [
         f"{first['model']} on {first['dataset']}: {first['crop_size']} px crops of {first['image_size']} px, "
         f"batch {first['batch_size']}, {first['precision']}, channels_last={first['channels_last']}, "
-        f"compile={first['compile']}, {first['num_workers']} loader workers",
+        f"compile={first['compile']}, progress bar={first['progress_bar']}, {first['num_workers']} loader workers",
         f"{'k':>3} {'frozen':>6} {'model-only img/s':>17} {'full path img/s':>16} {'ratio':>6}",
     ]
     for row in rows:
