@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from transfer_lab.data import cache
@@ -49,3 +50,13 @@ def test_base_then_frozen_transfer_train_from_the_cache(cli, imagenet_cache):
     assert torch.equal(checkpoint["augment.mean_image"], torch.load(base_pt, weights_only=True)["mean_image"])
     assert np.allclose(checkpoint["augment.mean_image"].numpy(), half_a, atol=1e-3)
     assert checkpoint["net.fc8.weight"].shape[0] == 1000  # the paper's 1000-way fc8, also for a half
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [([], "data.root is required for data=imagenet"), (["data.root=/nonexistent/ilsvrc"], "is not a folder")],
+)
+def test_a_run_without_a_usable_root_stops_in_one_line(cli, root, overrides, message):
+    done = cli("+exp=base", "half=A", "data=imagenet", *overrides, root=root)
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and message in done.stderr
+    assert not root.exists()

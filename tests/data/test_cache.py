@@ -127,6 +127,22 @@ def test_a_complete_cache_of_another_size_is_not_taken_for_this_one(straight, tr
     assert write(straight, tree) == cache.read_manifest(straight)
 
 
+def test_a_cache_is_only_read_for_its_own_root_and_size(straight, tree, tmp_path):
+    data = data_config(straight, tree)
+    with pytest.raises(ConfigError, match=f"was prepared from {tree.root}, not data.root={tmp_path}"):
+        load_imagenet({**data, "root": str(tmp_path)})
+    with pytest.raises(ConfigError, match=f"holds {SIZE} px images, not data.image_size=32"):
+        load_imagenet({**data, "image_size": 32})
+    assert len(load_imagenet({**data, "root": None}).class_names) == len(tree.wnids)  # the cache alone suffices
+
+
+def test_an_unwritable_cache_folder_is_named(tmp_path, tree):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match="cannot create the cache folder"):
+        write(blocker / "cache", tree)
+
+
 def test_one_writer_at_a_time(tmp_path, tree):
     folder = tmp_path / "cache"
     folder.mkdir()

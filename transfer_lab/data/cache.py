@@ -118,7 +118,10 @@ def write_cache(
     plan = plan_hash(phases, num_classes, image_size)
     if state(folder) == "complete":
         return finished(folder, plan)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create the cache folder {folder} ({err.strerror or err}): choose another data.cache_dir") from None
     lock = filelock.FileLock(str(folder / ".prepare.lock"))
     try:
         lock.acquire(timeout=0)
