@@ -28,3 +28,28 @@ def root(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def cli():
     return run_cli
+
+
+# ImageNet-shaped fixtures: tiny real JPEG trees (transfer_lab.synthetic_imagenet) and their cache.
+# 80 px images with 67 px crops: the smallest input CaffeNet's geometry accepts.
+SMALL_IMAGENET = ["data=imagenet", "data.image_size=80", "data.crop_size=67"]
+
+
+def prepare_cli(*overrides: str, workers: int = 2, timeout: int = 300):
+    """`python -m transfer_lab.prepare --no-progress OVERRIDES`; returns the CompletedProcess."""
+    cmd = [sys.executable, "-m", "transfer_lab.prepare", "--no-progress", f"--workers={workers}", *overrides]
+    return subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def imagenet_cache(tmp_path_factory) -> dict:
+    """A prepared 80 px cache of an 8-class tree with ImageNet's odd files: {'root', 'paths_root', 'overrides'}."""
+    from transfer_lab.synthetic_imagenet import write_tree
+
+    base = tmp_path_factory.mktemp("imagenet")
+    tree, outputs = base / "tree", base / "outputs"
+    write_tree(tree, classes=8, per_class=40, val_per_class=4, size=64, quirks=True)
+    overrides = [*SMALL_IMAGENET, f"data.root={tree}", f"paths.root={outputs}"]
+    done = prepare_cli(*overrides)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"root": tree, "paths_root": outputs, "overrides": overrides}

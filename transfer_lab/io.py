@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 
@@ -36,6 +37,14 @@ def save_torch(path: Path, obj: Any) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     _write_atomic(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
+
+
+def save_numpy(path: Path, array: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.save would append .npy to a path
+            np.save(f, array)
+
+    _write_atomic(path, write)
 
 
 def read_json(path: Path) -> Any:

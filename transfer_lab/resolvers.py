@@ -1,5 +1,7 @@
 """OmegaConf resolvers used by conf/ (registered on import of the package)."""
 
+import os
+
 import torch
 from omegaconf import OmegaConf
 
@@ -9,6 +11,13 @@ def auto_precision() -> str:
     if not torch.cuda.is_available():
         return "32-true"
     return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def loader_workers() -> int:
+    """DataLoader processes: none on the CPU, where they would take cores from training; up to 8 feeding a GPU."""
+    if not torch.cuda.is_available():
+        return 0
+    return max(1, min(8, (os.cpu_count() or 2) - 2))
 
 
 def run_name(*, _root_) -> str:
@@ -32,3 +41,4 @@ def register() -> None:
     OmegaConf.register_new_resolver("tl.auto_precision", auto_precision, replace=True)
     OmegaConf.register_new_resolver("tl.run_name", run_name, replace=True)
     OmegaConf.register_new_resolver("tl.parallel_jobs", parallel_jobs, replace=True)
+    OmegaConf.register_new_resolver("tl.loader_workers", loader_workers, replace=True)

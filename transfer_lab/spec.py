@@ -19,6 +19,8 @@ NUM_LAYERS = 8
 # Data settings that say where the files are, not what the data is: left out of every hash.
 DATA_LOCATION_KEYS = ("path", "root", "cache_dir", "num_workers")
 CHOICE_KEYS = ("kind", "half", "source", "target", "k", "freeze")
+# Model settings that change speed, not results: left out of every hash, so a compiled run finds an eager base.
+MODEL_SPEED_KEYS = ("compile",)
 SUBTREES = ("data", "split", "model", "recipe", "trainer", "logger")
 PRESETS = "+exp=base half=A, +exp=anb k=3, +exp=bnb k=3 or +exp=transfer source=A target=B k=3"
 
@@ -57,6 +59,7 @@ class RunSpec:
     def identity(self) -> dict[str, Any]:
         """What determines the result of the run (hashed); not where files live or how it is logged."""
         data = {key: value for key, value in self.data.items() if key not in DATA_LOCATION_KEYS}
+        model = {key: value for key, value in self.model.items() if key not in MODEL_SPEED_KEYS}
         return {
             "kind": self.kind,
             "target": self.target,
@@ -66,7 +69,7 @@ class RunSpec:
             "seed": self.seed,
             "data": data,
             "split": self.split,
-            "model": self.model,
+            "model": model,
             "recipe": self.recipe,
         }
 

@@ -92,20 +92,10 @@ def train_network(
         raise ConfigError(f"half {spec.target} of split={split.name} has no training or validation images")
     write_json(run_dir / "split.json", split_record(split, dataset.class_names, spec.target))
 
-    net = instantiate(spec.model["net"], num_classes=len(half.classes))
-    if base is not None:
-        copy_layers(net, base.net_state, spec.k)
     # A transferred network keeps subtracting its source's mean image (paper_protocol.md).
     mean_image = base.mean_image if base is not None else half.mean_image()
+    module = build_module(spec, len(half.classes), mean_image, base)
     recipe = spec.recipe
-    module = TransferModule(
-        net=net,
-        augment=DeviceAugment(mean_image, spec.model["pixel_scale"], spec.data["crop_size"], spec.data.get("pad", 0)),
-        optimizer=instantiate(recipe["optimizer"]),
-        scheduler=instantiate(recipe["scheduler"]) if recipe.get("scheduler") else None,
-        bias_lr_mult=recipe["bias_lr_mult"],
-        frozen_layers=spec.k if spec.freeze else 0,
-    )
     datamodule = HalfDataModule(half, recipe["batch_size"], spec.data.get("num_workers", 0))
     logger = make_logger(spec, run_dir)
     trainer = make_trainer(spec, run_dir, logger, gpu)
@@ -164,6 +154,23 @@ def train_network(
         result["base_checkpoint"] = str(store.folder(spec) / "base.pt")
     write_json(run_dir / "result.json", result)
     return result
+
+
+def build_module(spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork | None = None) -> TransferModule:
+    """The network of `spec` (layers 1..k copied from `base` if given), its device input pipeline and solver."""
+    net = instantiate(spec.model["net"], num_classes=num_classes)
+    if base is not None:
+        copy_layers(net, base.net_state, spec.k)
+    recipe = spec.recipe
+    return TransferModule(
+        net=net,
+        augment=DeviceAugment(mean_image, spec.model["pixel_scale"], spec.data["crop_size"], spec.data.get("pad", 0)),
+        optimizer=instantiate(recipe["optimizer"]),
+        scheduler=instantiate(recipe["scheduler"]) if recipe.get("scheduler") else None,
+        bias_lr_mult=recipe["bias_lr_mult"],
+        frozen_layers=spec.k if spec.freeze else 0,
+        compile=spec.model.get("compile", False),
+    )
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

@@ -38,4 +38,4 @@ class DeviceAugment(nn.Module):
         cols = torch.where(mirror, cols.flip(1), cols)
         batch = torch.arange(n, device=x.device)[:, None, None]
         crops = x.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
-        return crops.permute(0, 3, 1, 2).contiguous()
+        return crops.permute(0, 3, 1, 2)  # NCHW view of NHWC memory: channels-last for free, the network decides

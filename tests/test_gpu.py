@@ -1,0 +1,62 @@
+"""GPU-only checks of the device path (scripts/gpu_check.sh runs them): bf16 + channels-last,
+torch.compile, frozen layers, and the real CLI with DataLoader workers. Skipped without CUDA."""
+
+import json
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from transfer_lab.compose import compose_config
+from transfer_lab.data.datamodule import HalfDataModule
+from transfer_lab.data.registry import load_dataset
+from transfer_lab.spec import spec_from_config
+from transfer_lab.splits import make_split
+from transfer_lab.train import build_module
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+
+def transfer_setup(imagenet_cache, *overrides: str):
+    spec = spec_from_config(compose_config(["+exp=anb", "k=5", *imagenet_cache["overrides"], *overrides]))
+    dataset = load_dataset(spec.data)
+    half = dataset.half(make_split("random", 0, dataset.natural).classes("B"))
+    return spec, half, build_module(spec, len(half.classes), half.mean_image())
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_frozen_transfer_trains_in_bf16_channels_last(imagenet_cache, tmp_path, compile):
+    spec, half, module = transfer_setup(imagenet_cache, f"model.compile={str(compile).lower()}")
+    assert spec.trainer["precision"] == "bf16-mixed"
+    before = {name: p.detach().clone() for name, p in module.net.named_parameters()}
+    trainer = instantiate(spec.trainer, max_steps=3, max_epochs=-1, limit_val_batches=0, logger=False,
+                          enable_checkpointing=False, enable_progress_bar=False, default_root_dir=str(tmp_path))
+    trainer.fit(module, datamodule=HalfDataModule(half, 16, num_workers=2))
+    assert module.memory_format == torch.channels_last
+    assert module.net.conv2.weight.is_contiguous(memory_format=torch.channels_last)
+    after = dict(module.net.named_parameters())
+    for name in ("conv1.weight", "conv5.bias"):  # frozen: bit-identical
+        assert torch.equal(after[name].cpu(), before[name]), name
+    for name in ("fc6.weight", "fc8.weight"):  # trained
+        assert not torch.equal(after[name].cpu(), before[name]), name
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+
+
+def test_gpu_crops_are_the_cpu_crops_and_cost_no_copy_to_channels_last(imagenet_cache):
+    _, half, module = transfer_setup(imagenet_cache)
+    images = torch.from_numpy(half.train_images[list(range(8))])
+    cpu = module.augment(images, train=False).contiguous()
+    gpu = module.to("cuda").augment(images.cuda(), train=False)
+    assert torch.allclose(gpu.cpu(), cpu)
+    train = module.augment(images.cuda(), train=True)
+    assert train.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_the_cli_trains_from_the_cache_on_the_gpu_with_loader_workers(cli, imagenet_cache, tmp_path):
+    root = tmp_path / "out"
+    cache_dir = imagenet_cache["paths_root"] / "cache" / "imagenet-80px"
+    done = cli("+exp=anb", "k=3", *imagenet_cache["overrides"], f"data.cache_dir={cache_dir}",
+               "recipe.batch_size=16", "recipe.max_steps=4", "recipe.val_check_interval=2", root=root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(next(root.glob("runs/imagenet/random-s0/AnB_k3/*/result.json")).read_text())
+    assert result["steps"] == 4 and result["val_evaluations"] == 2
