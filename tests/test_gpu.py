@@ -60,3 +60,18 @@ def test_the_cli_trains_from_the_cache_on_the_gpu_with_loader_workers(cli, image
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(next(root.glob("runs/imagenet/random-s0/AnB_k3/*/result.json")).read_text())
     assert result["steps"] == 4 and result["val_evaluations"] == 2
+    assert (result["device"], result["gpu_slot"], result["precision"]) == ("cuda:0", 0, "bf16-mixed")
+
+
+def test_a_sweep_runs_each_job_on_a_gpu_it_holds_alone(cli, tmp_path):
+    root = tmp_path / "out"
+    done = cli("-m", "+exp=base", "half=A,B", "seed=0,1", "recipe.max_steps=20", "recipe.val_check_interval=10", root=root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = [json.loads(p.read_text()) for p in root.glob("runs/**/result.json")]
+    assert len(runs) == 4
+    count = torch.cuda.device_count()
+    assert {r["device"] for r in runs} <= {f"cuda:{i}" for i in range(count)}
+    for a in runs:
+        for b in runs:
+            overlap = a is not b and a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
+            assert not (overlap and a["device"] == b["device"]), "two jobs trained on one GPU at once"

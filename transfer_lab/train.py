@@ -143,6 +143,7 @@ def train_network(
         "train_images_per_s": round(images_trained / seconds, 1),
         "base_checkpoint": str(base.checkpoint) if base is not None else None,
         "device": str(module.device),
+        "precision": str(trainer.precision),
         "gpu_slot": gpu,
         "config_hash": spec.config_hash,
         "run_dir": str(run_dir),
