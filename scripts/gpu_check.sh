@@ -64,6 +64,9 @@ timeout 90 python3 -m transfer_lab.bench --ks 0 --out "$OUT/bench-eager-bar.json
 echo "== benchmark, eager, progress bar off"
 timeout 90 python3 -m transfer_lab.bench --ks 0,5 --out "$OUT/bench-eager.json" "${BENCH[@]}" trainer.enable_progress_bar=false \
   2> "$OUT/bench-eager.log" | tee "$OUT/bench-eager.txt"
+echo "== benchmark, eager, progress bar off, 14 loader workers (is the input the limit?)"
+timeout 60 python3 -m transfer_lab.bench --ks 5 --out "$OUT/bench-eager-w14.json" "${BENCH[@]}" trainer.enable_progress_bar=false data.num_workers=14 \
+  2> "$OUT/bench-eager-w14.log" | tee "$OUT/bench-eager-w14.txt"
 echo "eager benches: $((SECONDS - start)) s"
 echo "== benchmark, torch.compile, progress bar off"
 timeout 200 python3 -m transfer_lab.bench --ks 0,5 --out "$OUT/bench-compile.json" "${BENCH[@]}" trainer.enable_progress_bar=false model.compile=true \
