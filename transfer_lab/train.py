@@ -142,7 +142,7 @@ def train_network(
         "finished_at": time.time(),
         "train_images_per_s": round(images_trained / seconds, 1),
         "base_checkpoint": str(base.checkpoint) if base is not None else None,
-        "device": str(module.device),
+        "device": str(trainer.strategy.root_device),  # the module is back on the CPU after fit
         "precision": str(trainer.precision),
         "gpu_slot": gpu,
         "config_hash": spec.config_hash,
