@@ -19,8 +19,8 @@ in the paper. Studies that differ only in images per class form a scarcity famil
 import argparse
 import csv
 import json
-import os
 import math
+import os
 import statistics
 import sys
 from collections import Counter, defaultdict
@@ -260,6 +260,15 @@ def _save(fig, path: Path) -> None:
     _pyplot().close(fig)
 
 
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> None:
+    """Label a one-panel figure, add its legend and save it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
 def _dots(ax, xs, ys, label) -> None:
     """One dot per run, in the style of the line it belongs to."""
     color, marker, filled = STYLE[label]
@@ -319,12 +328,9 @@ def natman_figure(study: Study, records: list[dict], path: Path) -> None:
         if means:
             _mean_line(ax, means, label, start=study.base(target))
             _scatter_runs(ax, runs, series, label)
-    ax.set_xlabel("layers copied k (0 = base network of the target half)")
-    ax.set_ylabel("top-1 accuracy on the target half")
-    ax.set_title(f"Natural vs man-made, frozen transfer ({study.name})")
     ax.set_xticks(range(8))
-    ax.legend(fontsize=8)
-    _save(fig, path)
+    _finish(fig, ax, path, "layers copied k (0 = base network of the target half)", "top-1 accuracy on the target half",
+            f"Natural vs man-made, frozen transfer ({study.name})")
 
 
 def random_filters_figure(study: Study, records: list[dict], path: Path) -> None:
@@ -343,12 +349,9 @@ def random_filters_figure(study: Study, records: list[dict], path: Path) -> None
         paper = paper_numbers()
         ax.plot(range(8), [paper_value("all", "randomA" if k else "baseA", k, paper) for k in range(8)],
                 color="black", linewidth=1, linestyle="--", label="paper (ImageNet, 1000 classes)")
-    ax.set_xlabel("random frozen layers k (0 = normal network, all layers trained)")
-    ax.set_ylabel("top-1 accuracy (all classes)")
-    ax.set_title(f"Random filters ({study.name})")
     ax.set_xticks(range(8))
-    ax.legend(fontsize=8)
-    _save(fig, path)
+    _finish(fig, ax, path, "random frozen layers k (0 = normal network, all layers trained)",
+            "top-1 accuracy (all classes)", f"Random filters ({study.name})")
 
 
 # ---------------------------------------------------------------------------- scarce targets
@@ -422,11 +425,8 @@ def scarcity_figure(points: dict[str, list[ScarcityPoint]], title: str, path: Pa
     ax.set_xscale("log")
     ax.set_xticks([x for x, _ in ticks], [f"all\n({x:.0f})" if n is None else str(n) for x, n in ticks])
     ax.xaxis.set_minor_locator(plt.NullLocator())
-    ax.set_xlabel("training images per class of the target (log)")
-    ax.set_ylabel("top-1 accuracy on the target")
-    ax.set_title(f"Scarce targets ({title})")
-    ax.legend(fontsize=8)
-    _save(fig, path)
+    _finish(fig, ax, path, "training images per class of the target (log)", "top-1 accuracy on the target",
+            f"Scarce targets ({title})")
 
 
 def scarcity_markdown(family: tuple, points: dict[str, list[ScarcityPoint]], figure: str) -> list[str]:
