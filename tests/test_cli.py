@@ -87,6 +87,11 @@ def test_base_run_and_auto_base_off(cli, root):
         (["+exp=anb", "k=3", "freeze=maybe"], "freeze='maybe' is not a boolean"),
         (["+exp=base", "half=A", "k=3"], "k=3 is set for a base run"),
         (["+exp=anb", "k=3", "data.path=/nonexistent/af20.npz"], "cannot read the AnimalFashion-20 file"),
+        (["+exp=anb", "k=3", "data.target_per_class=0"], "data.target_per_class=0 is not a number of training images"),
+        (["+exp=anb", "k=3", "split=ratio", "split.source_classes=19"], "one class is not a classification task"),
+        (["+exp=anb", "k=3", "split=ratio"], "split.source_classes='???' is not a class count"),
+        (["+exp=anb", "k=3", "split=classes", "split.A=[0,1]", "split.B=[1,2]"], "share classes [1]"),
+        (["+exp=anb", "k=3", "split=all"], "split=all puts no classes in half B"),
     ],
 )
 def test_bad_input_fails_with_one_line_and_writes_nothing(cli, root, overrides, message):

@@ -123,3 +123,63 @@ def test_bad_report_input_is_one_clear_line(tmp_path, capsys, setup, message):
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
     assert not (tmp_path / "report").exists()
+
+
+def scarcity_study(folder: Path) -> None:
+    """Target B with 1 and 10 images per class and all (~800): scratch gains most from data, transfer helps
+    most when data is scarce; the best frozen k moves from 3 (N=1) to 1 (N=10, all)."""
+    for per_class, size, base, frozen, tuned in [(1, 1, 0.20, {1: 0.40, 3: 0.50}, {1: 0.45, 3: 0.55}),
+                                                 (10, 10, 0.50, {1: 0.60, 3: 0.58}, {1: 0.66, 3: 0.64}),
+                                                 (None, 800, 0.90, {1: 0.89, 3: 0.85}, {1: 0.92, 3: 0.91})]:
+        extra = dict(target_per_class=per_class, target="B", n_train_images=size * 10, n_classes=10)
+        tag = per_class or "all"
+        for seed, shift in ((0, -0.01), (1, 0.01)):
+            record(folder, f"b{tag}-{seed}", "baseB", 0, base + shift, **extra, seed=seed)
+        for k in (1, 3):
+            record(folder, f"f{tag}-{k}", "AnB", k, frozen[k], **extra)
+            record(folder, f"t{tag}-{k}", "AnB+", k, tuned[k], **extra)
+
+
+def test_the_scarcity_table_shows_each_treatment_at_its_best_k_per_n(tmp_path):
+    scarcity_study(tmp_path / "runs")
+    out = tmp_path / "report"
+    text = write_report([tmp_path / "runs"], out).read_text()
+    assert (out / "scarcity.png").stat().st_size > 0 and (out / "scarcity.pdf").exists()
+    assert "| images per class | scratch | frozen, best k | fine-tuned, best k | fine-tuned - scratch |" in text
+    assert "| 1 | 0.2000 ± 0.0141 (2) | 0.5000 ± 0.0000 (1), k=3 | 0.5500 ± 0.0000 (1), k=3 | +35.00 pp |" in text
+    assert "| 10 | 0.5000 ± 0.0141 (2) | 0.6000 ± 0.0000 (1), k=1 | 0.6600 ± 0.0000 (1), k=1 | +16.00 pp |" in text
+    assert "| all | 0.9000 ± 0.0141 (2) | 0.8900 ± 0.0000 (1), k=1 | 0.9200 ± 0.0000 (1), k=1 | +2.00 pp |" in text
+    # Each N is its own study: never averaged with the others.
+    summary = {(r["target_per_class"], r["series"], int(r["k"])): float(r["mean"]) for r in read_csv(out / "summary.csv")}
+    assert summary[("1", "baseB", 0)] == pytest.approx(0.20) and summary[("", "baseB", 0)] == pytest.approx(0.90)
+    assert "## animalfashion-random-alexnet_small-embedded-n10" in text
+
+
+def test_a_report_without_scarce_runs_has_no_scarcity_section(tmp_path):
+    paper_like_study(tmp_path / "runs")
+    out = tmp_path / "report"
+    assert "Scarce targets" not in write_report([tmp_path / "runs"], out).read_text()
+    assert not (out / "scarcity.png").exists()
+
+
+def random_filters_study(folder: Path, **study) -> None:
+    fields = dict(STUDY, split="all") | study
+    record(folder, "normal", "baseA", 0, 0.58, **fields)
+    for k, top1 in ((1, 0.50), (2, 0.40), (3, 0.01)):
+        record(folder, f"random{k}", "randomA", k, top1, **fields)
+
+
+def test_random_filters_are_drawn_and_tabled(tmp_path):
+    random_filters_study(tmp_path / "runs")
+    out = tmp_path / "report"
+    text = write_report([tmp_path / "runs"], out).read_text()
+    assert (out / "random_filters.png").stat().st_size > 0
+    assert "| randomA |  | 0.5000 ± 0.0000 (1) | 0.4000 ± 0.0000 (1) | 0.0100 ± 0.0000 (1) |" in text
+    assert "[paper" not in text
+
+
+def test_imagenet_random_filters_show_the_papers_numbers(tmp_path):
+    random_filters_study(tmp_path / "runs", dataset="imagenet", model="alexnet", recipe="paper")
+    text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
+    assert "0.5800 ± 0.0000 (1) [paper 0.5763]" in text  # the normal 1000-class network
+    assert "0.4000 ± 0.0000 (1) [paper 0.4026]" in text  # random_frozen, n=2

@@ -114,3 +114,52 @@ def test_compiling_or_moving_imagenet_keeps_the_base_key(override):
 def test_the_cache_size_is_part_of_the_base_key():
     base = ("+exp=base", "half=A", "data=imagenet")
     assert spec(*base).config_hash != spec(*base, "data.image_size=128", "data.crop_size=113").config_hash
+
+
+def test_images_per_class_name_the_run_and_enter_its_hash_but_not_its_source_base():
+    full, scarce = spec("+exp=anb", "k=3"), spec("+exp=anb", "k=3", "data.target_per_class=10")
+    assert scarce.target_per_class == 10 and full.target_per_class is None
+    assert scarce.config_hash != full.config_hash != spec("+exp=anb", "k=3", "data.target_per_class=5").config_hash
+    assert scarce.run_name.split("/")[2] == "AnB_k3_n10"
+    # The source base is trained on its full half: the same stored base as without the setting.
+    assert scarce.base_spec("A").config_hash == full.base_spec("A").config_hash == spec("+exp=base", "half=A").config_hash
+    assert "target_per_class" not in full.identity()["data"]  # unset: hashes of runs stored before it existed hold
+
+
+def test_a_scarce_base_run_trains_on_its_scarce_half():
+    s = spec("+exp=base", "half=B", "data.target_per_class=5")
+    assert s.target_per_class == 5 and s.config_hash != spec("+exp=base", "half=B").config_hash
+    assert s.run_name.split("/")[2] == "baseB_n5"
+
+
+def test_random_filters_are_frozen_random_layers_on_all_classes():
+    s = spec("+exp=random_filters", "k=4")
+    assert (s.kind, s.target, s.source, s.k, s.freeze, s.series) == ("random", "A", None, 4, True, "randomA")
+    assert s.split["name"] == "all"
+    assert s.run_name.split("/")[1:3] == ["all-s0", "randomA_k4"]
+    assert spec("run=randomA_k4", "split=all").config_hash == s.config_hash
+
+
+def test_unequal_splits_name_their_run_folder():
+    s = spec("+exp=anb", "k=3", "split=ratio", "split.source_classes=18")
+    assert s.run_name.split("/")[1] == "ratio18-s0"
+    assert s.config_hash != spec("+exp=anb", "k=3", "split=ratio", "split.source_classes=15").config_hash
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["+exp=anb", "k=3", "data.target_per_class=0"], "data.target_per_class=0 is not a number of training images"),
+        (["+exp=anb", "k=3", "data.target_per_class=-5"], "data.target_per_class=-5 is not a number"),
+        (["+exp=anb", "k=3", "data.target_per_class=ten"], "data.target_per_class='ten' is not a number"),
+        (["+exp=anb", "k=3", "data.target_per_class=2.5"], "is not a number of training images"),
+        (["+exp=random_filters"], "k is required for \\+exp=random_filters"),
+        (["+exp=random_filters", "k=8"], "k=8 is not a layer count for random filters"),
+        (["+exp=random_filters", "k=3", "freeze=false"], "freeze=false with random filters is a base network"),
+        (["run=randomC_k3"], "is not a run name"),
+    ],
+)
+def test_bad_scarcity_and_random_filters_input_is_one_line(overrides, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        spec(*overrides)
+    assert "\n" not in str(err.value)

@@ -20,6 +20,8 @@ from transfer_lab.spec import RunSpec, spec_from_config
 DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES}
 # Keys that make a run a base or a transfer run; everything else is shared by a run and its base.
 RUN_KIND_KEYS = ("+exp", "exp", "k", "freeze", "source", "target", "half", "auto_base")
+# Settings of a run's own half only: a transfer's source base is trained on its full half.
+TARGET_ONLY_KEYS = ("data.target_per_class",)
 
 
 def fail(message: str) -> None:
@@ -60,7 +62,8 @@ def base_command(spec: RunSpec) -> str:
     """The command that trains the base network `spec` needs, with this run's other overrides."""
     half = spec.source if spec.kind == "transfer" else spec.target
     overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
-    shared = [o for o in overrides if o.split("=")[0].lstrip("+~") not in RUN_KIND_KEYS]
+    own = RUN_KIND_KEYS + (TARGET_ONLY_KEYS if spec.kind == "transfer" else ())
+    shared = [o for o in overrides if o.split("=")[0].lstrip("+~") not in own]
     return " ".join(["python -m transfer_lab +exp=base", f"half={half}", *shared])
 
 

@@ -6,11 +6,13 @@ from hydra.utils import instantiate
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from transfer_lab.spec import RunSpec
+from transfer_lab.splits import split_label
 
 
 def study_group(spec: RunSpec) -> str:
-    """One W&B group per study: a grid and its re-runs share it; other data/split/model/recipe do not."""
-    return f"{spec.data['name']}-{spec.split['name']}-{spec.model['name']}-{spec.recipe['name']}"
+    """One W&B group per study: a grid and its re-runs share it; other data/split/model/recipe/images per class do not."""
+    scarce = "" if spec.target_per_class is None else f"-n{spec.target_per_class}"
+    return f"{spec.data['name']}-{split_label(spec.split)}-{spec.model['name']}-{spec.recipe['name']}{scarce}"
 
 
 def make_logger(spec: RunSpec, run_dir: Path) -> Logger | bool:
@@ -24,7 +26,7 @@ def make_logger(spec: RunSpec, run_dir: Path) -> Logger | bool:
             job_type=spec.kind,
             tags=[
                 spec.series,
-                f"split:{spec.split['name']}-s{spec.split['seed']}",
+                f"split:{split_label(spec.split)}-s{spec.split['seed']}",
                 f"k:{spec.k}",
                 "base" if spec.kind == "base" else ("frozen" if spec.freeze else "fine-tuned"),
             ],

@@ -13,24 +13,26 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from transfer_lab.errors import ConfigError
-from transfer_lab.splits import HALVES
+from transfer_lab.splits import HALVES, split_label
 
 NUM_LAYERS = 8
 # Data settings that say where the files are, not what the data is: left out of every hash.
 DATA_LOCATION_KEYS = ("path", "root", "cache_dir", "num_workers")
+# Settings added after runs were stored: left out of the hash while unset, so those runs keep their hash.
+UNSET_UNHASHED_DATA_KEYS = ("target_per_class",)
 CHOICE_KEYS = ("kind", "half", "source", "target", "k", "freeze")
 # Model settings that change speed, not results: left out of every hash, so a compiled run finds an eager base.
 MODEL_SPEED_KEYS = ("compile",)
 SUBTREES = ("data", "split", "model", "recipe", "trainer", "logger")
-PRESETS = "+exp=base half=A, +exp=anb k=3, +exp=bnb k=3 or +exp=transfer source=A target=B k=3"
+PRESETS = "+exp=base half=A, +exp=anb k=3, +exp=bnb k=3, +exp=transfer source=A target=B k=3 or +exp=random_filters k=3"
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    kind: str  # "base" or "transfer"
+    kind: str  # "base", "transfer" or "random" (random filters: layers 1..k random and frozen)
     target: str  # the half trained and evaluated on
     source: str | None  # transfer: the half whose base network gives layers 1..k
-    k: int  # layers copied; 0 for a base network
+    k: int  # layers copied (random: layers left at their random init); 0 for a base network
     freeze: bool
     seed: int
     auto_base: bool
@@ -45,20 +47,25 @@ class RunSpec:
     @property
     def series(self) -> str:
         """The paper's name for the run: baseA, BnB, AnB+, ..."""
-        if self.kind == "base":
-            return f"base{self.target}"
+        if self.kind in ("base", "random"):
+            return f"{self.kind}{self.target}"
         return f"{self.source}n{self.target}" + ("" if self.freeze else "+")
 
     @property
     def run_name(self) -> str:
-        """Readable and unique: dataset/split/series_k/seed-hash. Same config, same folder."""
+        """Readable and unique: dataset/split/series_k[_n<per class>]/seed-hash. Same config, same folder."""
         what = self.series if self.kind == "base" else f"{self.series}_k{self.k}"
-        split = f"{self.split['name']}-s{self.split['seed']}"
+        if self.target_per_class is not None:
+            what += f"_n{self.target_per_class}"
+        split = f"{split_label(self.split)}-s{self.split['seed']}"
         return f"{self.data['name']}/{split}/{what}/seed{self.seed}-{self.config_hash[:8]}"
 
     def identity(self) -> dict[str, Any]:
         """What determines the result of the run (hashed); not where files live or how it is logged."""
-        data = {key: value for key, value in self.data.items() if key not in DATA_LOCATION_KEYS}
+        data = {
+            key: value for key, value in self.data.items()
+            if key not in DATA_LOCATION_KEYS and not (key in UNSET_UNHASHED_DATA_KEYS and value is None)
+        }
         model = {key: value for key, value in self.model.items() if key not in MODEL_SPEED_KEYS}
         return {
             "kind": self.kind,
@@ -77,9 +84,16 @@ class RunSpec:
     def config_hash(self) -> str:
         return stable_hash(self.identity())
 
+    @property
+    def target_per_class(self) -> int | None:
+        """Training images kept per class of the run's own half (None: all of them)."""
+        return self.data.get("target_per_class")
+
     def base_spec(self, half: str) -> "RunSpec":
-        """The base network of `half` with this run's data, split, model, recipe and seed."""
-        return replace(self, kind="base", target=half, source=None, k=0, freeze=False)
+        """The base network of `half` with this run's split, model, recipe and seed, trained on the
+        half's full data: only the run's own (target) half is made scarce."""
+        data = {**self.data, "target_per_class": None}
+        return replace(self, kind="base", target=half, source=None, k=0, freeze=False, data=data)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,18 +109,33 @@ def _half(value: Any, key: str, example: str) -> str:
     return value
 
 
-RUN_PATTERN = re.compile(r"^(?:base(?P<half>[AB])|(?P<source>[AB])n(?P<target>[AB])(?P<plus>\+?)_k(?P<k>\d+))$")
+RUN_PATTERN = re.compile(
+    r"^(?:base(?P<half>[AB])|random(?P<random_half>[AB])_k(?P<random_k>\d+)"
+    r"|(?P<source>[AB])n(?P<target>[AB])(?P<plus>\+?)_k(?P<k>\d+))$"
+)
 
 
 def parse_run(run: str) -> dict[str, Any]:
-    """`run=AnB+_k3` is source=A target=B freeze=false k=3; `run=baseA` a base on A (the grid's job names)."""
+    """`run=AnB+_k3` is source=A target=B freeze=false k=3; `run=baseA` a base on A; `run=randomA_k3`
+    random filters on A (the sweeps' job names)."""
     match = RUN_PATTERN.match(str(run))
     if match is None:
-        raise ConfigError(f"run={run!r} is not a run name: use baseA, baseB or <source>n<target>[+]_k<k>, e.g. run=AnB+_k3")
+        raise ConfigError(
+            f"run={run!r} is not a run name: use baseA, baseB, random<half>_k<k> or <source>n<target>[+]_k<k>, e.g. run=AnB+_k3"
+        )
     if match["half"]:
         return {"kind": "base", "half": match["half"], "source": None, "target": None, "k": None}
+    if match["random_half"]:
+        return {"kind": "random", "half": match["random_half"], "source": None, "target": None,
+                "k": int(match["random_k"]), "freeze": True}
     return {"kind": "transfer", "half": None, "source": match["source"], "target": match["target"],
             "k": int(match["k"]), "freeze": not match["plus"]}
+
+
+def _layer_count(k: Any, what: str, example: str) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= NUM_LAYERS - 1:
+        raise ConfigError(f"k={k!r} is not a layer count for {what}: use an integer 1..{NUM_LAYERS - 1}, e.g. {example}")
+    return k
 
 
 def spec_from_config(cfg: DictConfig) -> RunSpec:
@@ -117,7 +146,7 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
     kind = choice["kind"]
     if kind is None:
         raise ConfigError(f"no experiment chosen: add one of {PRESETS}")
-    if kind not in ("base", "transfer"):
+    if kind not in ("base", "transfer", "random"):
         raise ConfigError(f"kind={kind!r} is unknown: use a preset, {PRESETS}")
 
     freeze = choice["freeze"]
@@ -132,7 +161,8 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
 
     def required(key: str, example: str) -> Any:
         if choice[key] is None:
-            raise ConfigError(f"{key} is required for +exp={kind}: add {key}=..., e.g. {example}")
+            preset = "random_filters" if kind == "random" else kind
+            raise ConfigError(f"{key} is required for +exp={preset}: add {key}=..., e.g. {example}")
         return choice[key]
 
     if kind == "base":
@@ -140,15 +170,26 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
         if choice["k"] is not None:
             raise ConfigError(f"k={choice['k']} is set for a base run, which copies no layers: drop k, or use +exp=anb k={choice['k']}")
         target, source, k = half, None, 0
+    elif kind == "random":
+        example = "+exp=random_filters k=3"
+        target = _half(required("half", example), "half", example)
+        source, k = None, _layer_count(required("k", example), "random filters", example)
+        if not freeze:
+            raise ConfigError("freeze=false with random filters is a base network: drop freeze=false, or use +exp=base")
     else:
         example = "+exp=transfer source=A target=B k=3"
         source = _half(required("source", example), "source", example)
         target = _half(required("target", example), "target", example)
-        k = required("k", "+exp=anb k=3")
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= NUM_LAYERS - 1:
-            raise ConfigError(f"k={k!r} is not a layer count for a transfer: use an integer 1..{NUM_LAYERS - 1}, e.g. k=3")
+        k = _layer_count(required("k", "+exp=anb k=3"), "a transfer", "k=3")
         if choice["half"] is not None:
             raise ConfigError(f"half={choice['half']} is for base runs; a transfer uses source= and target=")
+
+    per_class = cfg.data.get("target_per_class") if cfg.get("data") else None
+    if per_class is not None and (isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1):
+        raise ConfigError(
+            f"data.target_per_class={per_class!r} is not a number of training images per class: "
+            "use an integer >= 1, e.g. data.target_per_class=10, or null for all"
+        )
 
     # Resolve the run's own subtrees only: the root also holds hydra.run.dir, which names the run from this spec.
     container = {key: OmegaConf.to_container(cfg[key], resolve=True) if cfg.get(key) else {} for key in SUBTREES}
@@ -157,7 +198,7 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
         target=target,
         source=source,
         k=k,
-        freeze=freeze if kind == "transfer" else False,
+        freeze=freeze if kind in ("transfer", "random") else False,
         seed=seed,
         auto_base=auto_base,
         data=container["data"],

@@ -45,7 +45,7 @@ def plan_sweep(config: DictConfig) -> Path:
         try:
             cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
             spec = spec_from_config(cfg)
-            inputs = stable_hash([spec.data, spec.split])
+            inputs = stable_hash([spec.data, spec.split, spec.target, spec.source])
             if inputs not in checked:
                 check_inputs(spec)
                 checked.add(inputs)

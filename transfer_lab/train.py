@@ -24,8 +24,9 @@ from transfer_lab.errors import ConfigError
 from transfer_lab.io import read_json, write_json
 from transfer_lab.loggers import finish_logger, make_logger
 from transfer_lab.module import TransferModule
+from transfer_lab.scarcity import full_half_schedule, scarce_half
 from transfer_lab.spec import RunSpec
-from transfer_lab.splits import make_split
+from transfer_lab.splits import make_split, split_label
 from transfer_lab.store import BaseNetwork, BaseStore
 from transfer_lab.surgery import copy_layers
 from transfer_lab.sweep import sweep_workers
@@ -34,7 +35,10 @@ from transfer_lab.sweep import sweep_workers
 def check_inputs(spec: RunSpec) -> None:
     """Fail fast (ConfigError) on data that cannot be read or a split that leaves a half empty."""
     dataset = load_dataset(spec.data)
-    make_split(spec.split["name"], spec.split["seed"], dataset.natural)
+    split = make_split(natural=dataset.natural, **spec.split)
+    split.check_target(spec.target)
+    if spec.source is not None:
+        split.classes(spec.source)
 
 
 def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "") -> dict:
@@ -51,6 +55,8 @@ def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "") -> dict:
         if spec.kind == "base":
             store.get_or_train(spec, lambda base: train_network(base, run_dir, store, gpu=gpu), rebuild_command)
             return completed_result(spec, run_dir) or read_json(store.folder(spec) / "base.json")["result"]
+        if spec.kind == "random":  # random filters: no base network, layers 1..k stay at their init
+            return train_network(spec, run_dir, store, gpu=gpu)
 
         base_spec = spec.base_spec(spec.source)
         if spec.auto_base:
@@ -86,8 +92,14 @@ def train_network(
     pl.seed_everything(rng_seed, workers=True, verbose=False)
 
     dataset = load_dataset(spec.data)
-    split = make_split(spec.split["name"], spec.split["seed"], dataset.natural)
+    split = make_split(natural=dataset.natural, **spec.split)
     half = dataset.half(split.classes(spec.target))
+    full_train_size, subset, schedule = len(half.train_labels), {"warnings": []}, spec.recipe
+    if spec.target_per_class is not None:
+        half, subset = scarce_half(half, spec.target_per_class, spec.split)
+        schedule = full_half_schedule(spec.recipe, full_train_size)
+        for warning in subset["warnings"]:
+            print(f"warning: {warning}", file=sys.stderr)
     if len(half.train_labels) == 0 or len(half.val_labels) == 0:
         raise ConfigError(f"half {spec.target} of split={split.name} has no training or validation images")
     write_json(run_dir / "split.json", split_record(split, dataset.class_names, spec.target))
@@ -98,7 +110,7 @@ def train_network(
     recipe = spec.recipe
     datamodule = HalfDataModule(half, recipe["batch_size"], spec.data.get("num_workers", 0))
     logger = make_logger(spec, run_dir)
-    trainer = make_trainer(spec, run_dir, logger, gpu)
+    trainer = make_trainer(spec, run_dir, logger, gpu, schedule)
     last = latest_checkpoint(run_dir)
     if last is not None:
         print(f"resuming {spec.series} from {last}", file=sys.stderr)
@@ -118,7 +130,7 @@ def train_network(
         "series": spec.series,
         "source": spec.source,
         "target": spec.target,
-        "split": split.name,
+        "split": split_label(spec.split),
         "split_seed": split.seed,
         "k": spec.k,
         "freeze": spec.freeze,
@@ -129,6 +141,9 @@ def train_network(
         "recipe": recipe["name"],
         "n_classes": len(half.classes),
         "n_train_images": int(len(half.train_labels)),
+        "target_per_class": spec.target_per_class,
+        "n_train_images_full": full_train_size,
+        **subset,
         "n_val_images": int(len(half.val_labels)),
         "val_top1": history[-1] if history else None,
         "val_top1_best": max(history) if history else None,
@@ -180,19 +195,20 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
-def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None) -> pl.Trainer:
-    recipe = spec.recipe
-    every = recipe["val_check_interval"]
+def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None, schedule: dict | None = None) -> pl.Trainer:
+    """schedule: max_epochs, max_steps and val_check_interval; the recipe's unless a scarce run counts them in full-half steps."""
+    schedule = schedule or spec.recipe
+    every = schedule["val_check_interval"]
     placement = {"accelerator": "gpu", "devices": [gpu]} if gpu is not None and torch.cuda.is_available() else {}
     return instantiate(
         spec.trainer,
         **placement,
         default_root_dir=str(run_dir),
         logger=logger,
-        callbacks=checkpoint_callbacks(run_dir / "checkpoints", recipe.get("checkpoint_every_n_steps")),
+        callbacks=checkpoint_callbacks(run_dir / "checkpoints", spec.recipe.get("checkpoint_every_n_steps")),
         plugins=[AtomicCheckpointIO()],
-        max_epochs=recipe["max_epochs"],
-        max_steps=recipe["max_steps"],
+        max_epochs=schedule["max_epochs"],
+        max_steps=schedule["max_steps"],
         val_check_interval=every,
         # An integer interval counts steps across epoch boundaries (the paper: every 1000 iterations).
         check_val_every_n_epoch=None if isinstance(every, int) else 1,
