@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # GPU check for issue 4, on a CUDA machine without network, in about 4-5 minutes:
-#   1. the GPU-only tests (pytest -m gpu): bf16 + channels-last, torch.compile, frozen layers, CLI with loader workers
+#   1. the GPU-only tests (pytest -m gpu): bf16 + channels-last, torch.compile, frozen layers, the pinned-buffer loader, the CLI
 #   2. the benchmark (python -m transfer_lab.bench): CaffeNet, 227 px crops of a 256 px cache,
-#      k = 0 and k = 5 frozen, eager and torch.compile, model-only vs full path
+#      k = 0 and k = 5 frozen, eager and torch.compile, model-only / input-only / full path
 # Figures and logs go to $OUT (default ./gpu_check_out): bench-eager-bar.{txt,json} (k=0, progress bar
 # on as in a default run), bench-eager.{txt,json} and bench-compile.{txt,json} (bar off), gpu_tests.txt, device.txt.
 #
@@ -64,9 +64,9 @@ timeout 90 python3 -m transfer_lab.bench --ks 0 --out "$OUT/bench-eager-bar.json
 echo "== benchmark, eager, progress bar off"
 timeout 90 python3 -m transfer_lab.bench --ks 0,5 --out "$OUT/bench-eager.json" "${BENCH[@]}" trainer.enable_progress_bar=false \
   2> "$OUT/bench-eager.log" | tee "$OUT/bench-eager.txt"
-echo "== benchmark, eager, progress bar off, 14 loader workers (is the input the limit?)"
-timeout 60 python3 -m transfer_lab.bench --ks 5 --out "$OUT/bench-eager-w14.json" "${BENCH[@]}" trainer.enable_progress_bar=false data.num_workers=14 \
-  2> "$OUT/bench-eager-w14.log" | tee "$OUT/bench-eager-w14.txt"
+echo "== benchmark, eager, progress bar off, 8 loader threads (does more input help?)"
+timeout 60 python3 -m transfer_lab.bench --ks 5 --out "$OUT/bench-eager-t8.json" "${BENCH[@]}" trainer.enable_progress_bar=false data.loader_threads=8 \
+  2> "$OUT/bench-eager-t8.log" | tee "$OUT/bench-eager-t8.txt"
 echo "eager benches: $((SECONDS - start)) s"
 echo "== benchmark, torch.compile, progress bar off"
 timeout 200 python3 -m transfer_lab.bench --ks 0,5 --out "$OUT/bench-compile.json" "${BENCH[@]}" trainer.enable_progress_bar=false model.compile=true \

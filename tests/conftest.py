@@ -20,6 +20,15 @@ def run_cli(*overrides: str, root: Path, cwd: Path = REPO, env: dict | None = No
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600)
 
 
+def shared_a_device_at_once(runs: list[dict]) -> bool:
+    """Whether two of these result records trained on the same device at overlapping times."""
+    return any(
+        a is not b and a["device"] == b["device"] and a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
+        for a in runs
+        for b in runs
+    )
+
+
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     return tmp_path / "outputs"

@@ -1,14 +1,16 @@
 """GPU-only checks of the device path (scripts/gpu_check.sh runs them): bf16 + channels-last,
-torch.compile, frozen layers, and the real CLI with DataLoader workers. Skipped without CUDA."""
+torch.compile, frozen layers, the pinned-buffer loader, and the real CLI. Skipped without CUDA."""
 
 import json
 
 import pytest
 import torch
+from conftest import shared_a_device_at_once
 from hydra.utils import instantiate
 
 from transfer_lab.compose import compose_config
 from transfer_lab.data.datamodule import HalfDataModule
+from transfer_lab.data.loader import BatchLoader
 from transfer_lab.data.registry import load_dataset
 from transfer_lab.spec import spec_from_config
 from transfer_lab.splits import make_split
@@ -31,7 +33,7 @@ def test_frozen_transfer_trains_in_bf16_channels_last(imagenet_cache, tmp_path, 
     before = {name: p.detach().clone() for name, p in module.net.named_parameters()}
     trainer = instantiate(spec.trainer, max_steps=3, max_epochs=-1, limit_val_batches=0, logger=False,
                           enable_checkpointing=False, enable_progress_bar=False, default_root_dir=str(tmp_path))
-    trainer.fit(module, datamodule=HalfDataModule(half, 16, num_workers=2))
+    trainer.fit(module, datamodule=HalfDataModule(half, 16, loader_threads=2))
     assert module.memory_format == torch.channels_last
     assert module.net.conv2.weight.is_contiguous(memory_format=torch.channels_last)
     after = dict(module.net.named_parameters())
@@ -52,7 +54,27 @@ def test_gpu_crops_are_the_cpu_crops_and_cost_no_copy_to_channels_last(imagenet_
     assert train.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_the_cli_trains_from_the_cache_on_the_gpu_with_loader_workers(cli, imagenet_cache, tmp_path):
+def test_the_gpu_loader_serves_the_cpu_loaders_batches_while_its_buffers_are_reused(imagenet_cache):
+    _, half, _ = transfer_setup(imagenet_cache)
+    images, labels = half.train_images, half.train_labels
+
+    def epochs(device: str) -> list:
+        torch.manual_seed(0)
+        loader = BatchLoader(images, labels, batch_size=4, shuffle=True, threads=2, device=device)
+        served = []
+        for _ in range(3):
+            for batch_images, batch_labels in loader:
+                torch.cuda._sleep(2_000_000)  # a slow step on the same stream: the loader runs ahead, buffers recycle
+                served.append((batch_images.cpu(), batch_labels.cpu()))
+        return served
+
+    on_gpu, on_cpu = epochs("cuda"), epochs("cpu")
+    assert len(on_gpu) == len(on_cpu) > 3 * 4  # more batches than the ring has buffers (threads + 2)
+    for (gpu_images, gpu_labels), (cpu_images, cpu_labels) in zip(on_gpu, on_cpu):
+        assert torch.equal(gpu_images, cpu_images) and torch.equal(gpu_labels, cpu_labels)
+
+
+def test_the_cli_trains_from_the_cache_on_the_gpu(cli, imagenet_cache, tmp_path):
     root = tmp_path / "out"
     cache_dir = imagenet_cache["paths_root"] / "cache" / "imagenet-80px"
     done = cli("+exp=anb", "k=3", *imagenet_cache["overrides"], f"data.cache_dir={cache_dir}",
@@ -71,7 +93,4 @@ def test_a_sweep_runs_each_job_on_a_gpu_it_holds_alone(cli, tmp_path):
     assert len(runs) == 4
     count = torch.cuda.device_count()
     assert {r["device"] for r in runs} <= {f"cuda:{i}" for i in range(count)}
-    for a in runs:
-        for b in runs:
-            overlap = a is not b and a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
-            assert not (overlap and a["device"] == b["device"]), "two jobs trained on one GPU at once"
+    assert not shared_a_device_at_once(runs), "two jobs trained on one GPU at once"

@@ -2,9 +2,13 @@
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import filelock
+from conftest import shared_a_device_at_once
+
+from transfer_lab.devices import parallel_jobs
 
 # Even tinier than recipe=tiny: 2 steps, validation on 4 batches. Plumbing, not results.
 QUICK = ["recipe.max_steps=2", "recipe.val_check_interval=2", "trainer.limit_val_batches=4"]
@@ -23,6 +27,7 @@ def test_the_grid_runs_every_job_reports_and_resumes_without_training(cli, root)
     )
     assert "sweep progress: 30 done, 0 running, 0 failed, 0 left" in done.stderr
     assert len(list(root.glob("bases/*/base.json"))) == 2  # each base trained once
+    assert {r["cpu_threads"] for r in found.values()} == {max(1, os.cpu_count() // parallel_jobs())}  # cores shared
 
     report = root / "reports" / "animalfashion-random"
     for name in ("results.csv", "summary.csv", "transfer.png", "transfer.pdf", "report.md"):
@@ -80,7 +85,4 @@ def test_parallel_jobs_each_get_a_gpu_of_their_own(cli, root, tmp_path):
     assert "n_jobs=2" in done.stdout + done.stderr  # the local launcher: one worker per (fake) GPU
     runs = list(results(root).values())
     assert len(runs) == 4 and {r["gpu_slot"] for r in runs} == {1}
-    for a in runs:
-        for b in runs:
-            overlap = a is not b and a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
-            assert not overlap, "two jobs trained on one GPU at once"
+    assert not shared_a_device_at_once(runs), "two jobs trained on one GPU at once"

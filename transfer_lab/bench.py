@@ -3,8 +3,9 @@
 For each k (0 = a base network, k > 0 = layers 1..k frozen) it measures, in images per second:
   model-only  the training step alone (forward, backward, SGD step) on one batch already on the
               device and already cropped: what the model can eat
-  full path   cache -> DataLoader -> device -> crop/mirror/mean subtraction -> the same step,
-              inside the Lightning loop, exactly as a run trains
+  input-only  cache -> BatchLoader -> device -> crop/mirror/mean subtraction, no network: what the
+              input pipeline can deliver (it must exceed model-only for a ratio near 1)
+  full path   the two together inside the Lightning loop, exactly as a run trains
   ratio       full path / model-only: 1.0 means the input pipeline and the loop cost nothing
 Same network, precision, memory format, compile and progress-bar settings as a run with the same
 overrides (e.g. data=imagenet data.root=PATH model.compile=true trainer.enable_progress_bar=false);
@@ -13,6 +14,7 @@ Prints a table and writes it as JSON (--out, default <paths.root>/bench/).
 """
 
 import argparse
+import itertools
 import platform
 import shlex
 import sys
@@ -20,6 +22,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
@@ -28,7 +31,7 @@ from torch.nn import functional as F
 from transfer_lab.cli import fail
 from transfer_lab.compose import compose_config
 from transfer_lab.data.datamodule import HalfDataModule
-from transfer_lab.data.images import BatchIndexed
+from transfer_lab.data.loader import BatchLoader
 from transfer_lab.data.registry import load_dataset
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import write_json
@@ -87,7 +90,18 @@ def model_only(module, images, labels, device, precision: str, warmup: int, step
     return steps * len(labels) / (synchronized_time(device) - start)
 
 
-def full_path(module, spec: RunSpec, half, batch_size: int, warmup: int, steps: int) -> float:
+def input_only(module, half, batch_size: int, threads: int, device, warmup: int, steps: int) -> float:
+    """Images/s of training batches read from the dataset, moved to the device and augmented, no network."""
+    loader = BatchLoader(half.train_images, half.train_labels, batch_size, shuffle=True, threads=threads, device=device)
+    epochs = itertools.chain.from_iterable(itertools.repeat(loader))  # a small half has fewer batches than warmup + steps
+    for batch, (images, _) in enumerate(itertools.islice(epochs, warmup + steps), start=1):
+        module.augment(images, train=True)
+        if batch == warmup:
+            start = synchronized_time(device)
+    return steps * batch_size / (synchronized_time(device) - start)
+
+
+def full_path(module, spec: RunSpec, half, batch_size: int, threads: int, warmup: int, steps: int) -> float:
     """Images/s of training steps inside the Lightning loop, fed from the dataset (the cache for ImageNet)."""
     timer = StepTimer(warmup)
     trainer = instantiate(
@@ -100,7 +114,7 @@ def full_path(module, spec: RunSpec, half, batch_size: int, warmup: int, steps: 
         enable_checkpointing=False,
         callbacks=[timer],
     )
-    trainer.fit(module, datamodule=HalfDataModule(half, batch_size, spec.data.get("num_workers", 0)))
+    trainer.fit(module, datamodule=HalfDataModule(half, batch_size, threads))
     return steps * batch_size / (timer.stop - timer.start)
 
 
@@ -117,20 +131,25 @@ def measure(k: int, overrides: list[str], warmup: int, steps: int) -> dict:
     # The Trainer sets the cuDNN autotuner from its config when it is built; the model-only steps run before that.
     torch.backends.cudnn.benchmark = bool(spec.trainer.get("benchmark", False))
     # One module for both measurements: with model.compile=true it is compiled once, here.
+    threads = spec.data.get("loader_threads", 1)
     fast = model_only(module, images, labels, device, precision, warmup, steps)
-    real = full_path(module, spec, half, batch_size, warmup, steps)
+    real = full_path(module, spec, half, batch_size, threads, warmup, steps)
+    # Input-only goes last: on 2 CPU cores, augmenting outside the Lightning loop first slowed the
+    # full path that followed by 30-45% (ratio 0.55-0.71 instead of 0.91-0.99), cause not found.
+    feed = input_only(module, half, batch_size, threads, device, warmup, steps)
     return {
         "k": k,
         "frozen_layers": module.frozen_layers,
         "batch_size": batch_size,
         "model_only_images_per_s": round(fast, 1),
+        "input_only_images_per_s": round(feed, 1),
         "full_path_images_per_s": round(real, 1),
         "ratio": round(real / fast, 3),
         "precision": precision,
         "channels_last": module.memory_format == torch.channels_last,
         "compile": bool(spec.model.get("compile", False)),
         "progress_bar": bool(spec.trainer.get("enable_progress_bar", True)),
-        "num_workers": spec.data.get("num_workers", 0),
+        "loader_threads": threads,
         "dataset": spec.data["name"],
         "image_size": spec.data.get("image_size"),
         "crop_size": spec.data["crop_size"],
@@ -140,8 +159,8 @@ def measure(k: int, overrides: list[str], warmup: int, steps: int) -> dict:
 
 
 def half_batch(half, batch_size: int):
-    """The first training batch of the half, as the DataLoader would serve it."""
-    return BatchIndexed(half.train_images, half.train_labels)[list(range(batch_size))]
+    """The first training batch of the half, as the loader serves it."""
+    return BatchLoader(half.train_images, half.train_labels, batch_size, shuffle=False).gather(np.arange(batch_size))
 
 
 def device_name() -> str:
@@ -155,12 +174,12 @@ def table(rows: list[dict]) -> str:
     lines = [
         f"{first['model']} on {first['dataset']}: {first['crop_size']} px crops of {first['image_size']} px, "
         f"batch {first['batch_size']}, {first['precision']}, channels_last={first['channels_last']}, "
-        f"compile={first['compile']}, progress bar={first['progress_bar']}, {first['num_workers']} loader workers",
-        f"{'k':>3} {'frozen':>6} {'model-only img/s':>17} {'full path img/s':>16} {'ratio':>6}",
+        f"compile={first['compile']}, progress bar={first['progress_bar']}, {first['loader_threads']} loader threads",
+        f"{'k':>3} {'frozen':>6} {'model-only img/s':>17} {'input-only img/s':>17} {'full path img/s':>16} {'ratio':>6}",
     ]
     for row in rows:
         lines.append(
-            f"{row['k']:>3} {row['frozen_layers']:>6} {row['model_only_images_per_s']:>17,.1f} "
+            f"{row['k']:>3} {row['frozen_layers']:>6} {row['model_only_images_per_s']:>17,.1f} {row['input_only_images_per_s']:>17,.1f} "
             f"{row['full_path_images_per_s']:>16,.1f} {row['ratio']:>6.3f}"
         )
     return "\n".join(lines)

@@ -23,6 +23,7 @@ import torch
 
 FAKE_GPUS_ENV = "TRANSFER_LAB_FAKE_GPUS"
 LOCK_DIR_ENV = "TRANSFER_LAB_LOCK_DIR"
+PARALLEL_JOBS_ENV = "TRANSFER_LAB_PARALLEL_JOBS"  # set by a sweep for its jobs: how many run side by side
 POLL_S = 2.0
 
 
@@ -42,8 +43,9 @@ def parallel_jobs() -> int:
     return len(gpu_ids()) or os.cpu_count() or 1
 
 
-def share_cpu(workers: int) -> None:
-    """Give this job its share of the cores when `workers` jobs run side by side on the CPU."""
+def share_cpu() -> None:
+    """Give this job its share of the cores when a sweep runs several jobs side by side on the CPU."""
+    workers = int(os.environ.get(PARALLEL_JOBS_ENV, "1"))
     if workers > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 

@@ -40,7 +40,7 @@ def scarce_half(half: HalfImages, per_class: int, split: dict) -> tuple[HalfImag
         if len(images) < per_class:
             short[original_class] = len(images)
     keep = np.sort(np.concatenate(keep))
-    subset = replace(half, train_images=half.train_images[keep], train_labels=half.train_labels[keep])
+    subset = replace(half, train_images=half.train_images.subset(keep), train_labels=half.train_labels[keep])
     warnings = []
     if short:
         warnings.append(

@@ -16,8 +16,8 @@ from transfer_lab.errors import ConfigError
 from transfer_lab.splits import HALVES, split_label
 
 NUM_LAYERS = 8
-# Data settings that say where the files are, not what the data is: left out of every hash.
-DATA_LOCATION_KEYS = ("path", "root", "cache_dir", "num_workers")
+# Data settings that say where the files are or how fast they are read, not what the data is: left out of every hash.
+DATA_LOCATION_KEYS = ("path", "root", "cache_dir", "loader_threads")
 # Settings added after runs were stored: left out of the hash while unset, so those runs keep their hash.
 UNSET_UNHASHED_DATA_KEYS = ("target_per_class",)
 CHOICE_KEYS = ("kind", "half", "source", "target", "k", "freeze")

@@ -19,6 +19,7 @@ from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from transfer_lab.devices import PARALLEL_JOBS_ENV
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import owner_alive, read_json, write_json, write_owner
 from transfer_lab.loggers import study_group
@@ -102,12 +103,6 @@ def current_manifest() -> dict | None:
     return read_json(path) if path and Path(path).exists() else None
 
 
-def sweep_workers() -> int:
-    """How many jobs of the current sweep run side by side (1 outside a sweep)."""
-    manifest = current_manifest()
-    return manifest["workers"] if manifest else 1
-
-
 class RunMarker:
     """running.json in the run folder while the job runs (for the sweep's progress line)."""
 
@@ -131,8 +126,10 @@ class StudySweep(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         manifest = plan_sweep(config)
-        os.environ[MANIFEST_ENV] = str(manifest)  # inherited by the jobs (in this process or launcher workers)
         jobs = read_json(manifest)
+        # Inherited by the jobs (in this process or launcher workers).
+        os.environ[MANIFEST_ENV] = str(manifest)
+        os.environ[PARALLEL_JOBS_ENV] = str(jobs["workers"])
         print(f"sweep of {len(jobs['jobs'])} jobs ({manifest}): {progress_line(jobs)}", file=sys.stderr)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:

@@ -29,7 +29,6 @@ from transfer_lab.spec import RunSpec
 from transfer_lab.splits import make_split, split_label
 from transfer_lab.store import BaseNetwork, BaseStore
 from transfer_lab.surgery import copy_layers
-from transfer_lab.sweep import sweep_workers
 
 
 def check_inputs(spec: RunSpec) -> None:
@@ -51,7 +50,7 @@ def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "") -> dict:
     store = BaseStore(spec.root)
     with claim_gpu() as gpu:
         if gpu is None:
-            share_cpu(sweep_workers())
+            share_cpu()
         if spec.kind == "base":
             store.get_or_train(spec, lambda base: train_network(base, run_dir, store, gpu=gpu), rebuild_command)
             return completed_result(spec, run_dir) or read_json(store.folder(spec) / "base.json")["result"]
@@ -108,7 +107,7 @@ def train_network(
     mean_image = base.mean_image if base is not None else half.mean_image()
     module = build_module(spec, len(half.classes), mean_image, base)
     recipe = spec.recipe
-    datamodule = HalfDataModule(half, recipe["batch_size"], spec.data.get("num_workers", 0))
+    datamodule = HalfDataModule(half, recipe["batch_size"], spec.data.get("loader_threads", 1))
     logger = make_logger(spec, run_dir)
     trainer = make_trainer(spec, run_dir, logger, gpu, schedule)
     last = latest_checkpoint(run_dir)
@@ -159,6 +158,7 @@ def train_network(
         "base_checkpoint": str(base.checkpoint) if base is not None else None,
         "device": str(trainer.strategy.root_device),  # the module is back on the CPU after fit
         "precision": str(trainer.precision),
+        "cpu_threads": torch.get_num_threads(),  # a sweep's CPU jobs share the cores (devices.share_cpu)
         "gpu_slot": gpu,
         "config_hash": spec.config_hash,
         "run_dir": str(run_dir),

@@ -58,24 +58,6 @@ def read_manifest(folder: Path) -> dict:
     return read_json(Path(folder) / MANIFEST)
 
 
-class MappedArray:
-    """A .npy file memory-mapped read-only. It pickles as its path, so DataLoader workers map the
-    file themselves instead of receiving a copy of it."""
-
-    def __init__(self, path: str | Path):
-        self.path = str(path)
-        self.array = np.load(self.path, mmap_mode="r")
-
-    def __reduce__(self):
-        return MappedArray, (self.path,)
-
-    def __len__(self) -> int:
-        return len(self.array)
-
-    def __getitem__(self, index) -> np.ndarray:
-        return self.array[index]
-
-
 def open_cache(folder: Path) -> dict:
     """The complete cache in `folder` as ClassImages fields: images (memory-mapped, unreadable rows
     left out), labels and the training class sums."""
@@ -87,7 +69,7 @@ def open_cache(folder: Path) -> dict:
         usable = np.ones(len(labels), dtype=bool)
         usable[[entry["row"] for entry in manifest["phases"][phase]["skipped"]]] = False
         rows = np.flatnonzero(usable)
-        fields[f"{phase}_images"] = Rows(MappedArray(folder / phase / "images.npy"), rows)
+        fields[f"{phase}_images"] = Rows(np.load(folder / phase / "images.npy", mmap_mode="r"), rows)
         fields[f"{phase}_labels"] = labels[rows]
     fields["train_class_sums"] = np.load(folder / "train" / "class_sums.npy", mmap_mode="r")
     return fields

@@ -20,9 +20,9 @@ class ClassImages:
     name: str
     class_names: list[str]
     natural: np.ndarray
-    train_images: np.ndarray
+    train_images: "np.ndarray | Rows"
     train_labels: np.ndarray
-    val_images: np.ndarray
+    val_images: "np.ndarray | Rows"
     val_labels: np.ndarray
     train_class_sums: np.ndarray | None = None
 
@@ -38,9 +38,9 @@ class ClassImages:
         val = np.flatnonzero(np.isin(self.val_labels, classes))
         return HalfImages(
             classes=classes,
-            train_images=Rows(self.train_images, train),
+            train_images=all_rows(self.train_images).subset(train),
             train_labels=relabel(self.train_labels[train], classes),
-            val_images=Rows(self.val_images, val),
+            val_images=all_rows(self.val_images).subset(val),
             val_labels=relabel(self.val_labels[val], classes),
             train_class_sums=self.train_class_sums,
         )
@@ -62,37 +62,35 @@ class HalfImages:
 
 
 class Rows:
-    """Rows `rows` (ascending) of an N x ... image array, read only when indexed.
+    """Rows `rows` (ascending) of an N x ... image array, read only when taken.
 
     A half of a memory-mapped dataset is a Rows, not a copy; ascending rows keep sorted batch
     indices sorted, so reads from a memory map stay in file order.
     """
 
-    def __init__(self, array, rows: np.ndarray):
+    def __init__(self, array: np.ndarray, rows: np.ndarray):
         self.array, self.rows = array, np.asarray(rows)
 
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self.array.shape[1:])
+
     def __getitem__(self, indices) -> np.ndarray:
-        return self.array[self.rows[indices]]
+        return self.take(indices)
+
+    def subset(self, indices: np.ndarray) -> "Rows":
+        """Rows `indices` (ascending) of these, still unread."""
+        return Rows(self.array, self.rows[indices])
+
+    def take(self, indices: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The images at `indices`, read into `out` if given (one copy; the GIL is released meanwhile)."""
+        # mode="clip": the rows are valid by construction, and "raise" would gather via a temporary buffer.
+        return np.asarray(np.take(self.array, self.rows[indices], axis=0, out=out, mode="clip"))
 
 
-class BatchIndexed(torch.utils.data.Dataset):
-    """Returns whole batches: dataset[list_of_indices] -> (uint8 images, int64 labels).
-
-    Used with a BatchSampler and batch_size=None, so a batch is one fancy-index into the arrays
-    instead of a Python loop over single images.
-    """
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray):
-        self.images, self.labels = images, labels
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, indices):
-        indices = np.sort(np.asarray(indices))  # sorted reads are kinder to memory-mapped arrays
-        return torch.from_numpy(np.ascontiguousarray(self.images[indices])), torch.from_numpy(
-            self.labels[indices].astype(np.int64)
-        )
+def all_rows(images: "np.ndarray | Rows") -> Rows:
+    """`images` as a Rows: an array as all of its rows, a Rows as it is (a Rows never wraps another)."""
+    return images if isinstance(images, Rows) else Rows(images, np.arange(len(images)))
