@@ -6,7 +6,6 @@ import json
 import pytest
 import torch
 from conftest import shared_a_device_at_once
-from hydra.utils import instantiate
 
 from transfer_lab.compose import compose_config
 from transfer_lab.data.datamodule import HalfDataModule
@@ -14,7 +13,7 @@ from transfer_lab.data.loader import BatchLoader
 from transfer_lab.data.registry import load_dataset
 from transfer_lab.spec import spec_from_config
 from transfer_lab.splits import make_split
-from transfer_lab.train import build_module
+from transfer_lab.train import build_module, build_trainer
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -31,8 +30,8 @@ def test_frozen_transfer_trains_in_bf16_channels_last(imagenet_cache, tmp_path, 
     spec, half, module = transfer_setup(imagenet_cache, f"model.compile={str(compile).lower()}")
     assert spec.trainer["precision"] == "bf16-mixed"
     before = {name: p.detach().clone() for name, p in module.net.named_parameters()}
-    trainer = instantiate(spec.trainer, max_steps=3, max_epochs=-1, limit_val_batches=0, logger=False,
-                          enable_checkpointing=False, enable_progress_bar=False, default_root_dir=str(tmp_path))
+    trainer = build_trainer(spec, [], max_steps=3, max_epochs=-1, limit_val_batches=0, logger=False,
+                            enable_checkpointing=False, default_root_dir=str(tmp_path))
     trainer.fit(module, datamodule=HalfDataModule(half, 16, loader_threads=2))
     assert module.memory_format == torch.channels_last
     assert module.net.conv2.weight.is_contiguous(memory_format=torch.channels_last)

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from torch.nn import functional as F
 
 from transfer_lab.cli import fail
@@ -37,7 +36,7 @@ from transfer_lab.errors import ConfigError
 from transfer_lab.io import write_json
 from transfer_lab.spec import NUM_LAYERS, RunSpec, spec_from_config
 from transfer_lab.splits import make_split
-from transfer_lab.train import build_module
+from transfer_lab.train import build_module, build_trainer
 
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
@@ -104,15 +103,15 @@ def input_only(module, half, batch_size: int, threads: int, device, warmup: int,
 def full_path(module, spec: RunSpec, half, batch_size: int, threads: int, warmup: int, steps: int) -> float:
     """Images/s of training steps inside the Lightning loop, fed from the dataset (the cache for ImageNet)."""
     timer = StepTimer(warmup)
-    trainer = instantiate(
-        spec.trainer,
+    trainer = build_trainer(
+        spec,
+        [timer],
         max_steps=warmup + steps,
         max_epochs=-1,
         limit_val_batches=0,
         num_sanity_val_steps=0,
         logger=False,
         enable_checkpointing=False,
-        callbacks=[timer],
     )
     trainer.fit(module, datamodule=HalfDataModule(half, batch_size, threads))
     return steps * batch_size / (timer.stop - timer.start)
@@ -148,7 +147,7 @@ def measure(k: int, overrides: list[str], warmup: int, steps: int) -> dict:
         "precision": precision,
         "channels_last": module.memory_format == torch.channels_last,
         "compile": bool(spec.model.get("compile", False)),
-        "progress_bar": bool(spec.trainer.get("enable_progress_bar", True)),
+        "progress_bar": f"every {spec.trainer.get('progress_bar_refresh_steps', 1)} steps" if spec.trainer.get("enable_progress_bar", True) else "off",
         "loader_threads": threads,
         "dataset": spec.data["name"],
         "image_size": spec.data.get("image_size"),
@@ -174,7 +173,7 @@ def table(rows: list[dict]) -> str:
     lines = [
         f"{first['model']} on {first['dataset']}: {first['crop_size']} px crops of {first['image_size']} px, "
         f"batch {first['batch_size']}, {first['precision']}, channels_last={first['channels_last']}, "
-        f"compile={first['compile']}, progress bar={first['progress_bar']}, {first['loader_threads']} loader threads",
+        f"compile={first['compile']}, progress bar {first['progress_bar']}, {first['loader_threads']} loader threads",
         f"{'k':>3} {'frozen':>6} {'model-only img/s':>17} {'input-only img/s':>17} {'full path img/s':>16} {'ratio':>6}",
     ]
     for row in rows:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
+from pytorch_lightning.callbacks import TQDMProgressBar
 
 from transfer_lab.checkpointing import AtomicCheckpointIO, checkpoint_callbacks
 from transfer_lab.data.augment import DeviceAugment
@@ -200,12 +201,12 @@ def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None, schedule
     schedule = schedule or spec.recipe
     every = schedule["val_check_interval"]
     placement = {"accelerator": "gpu", "devices": [gpu]} if gpu is not None and torch.cuda.is_available() else {}
-    return instantiate(
-        spec.trainer,
+    return build_trainer(
+        spec,
+        checkpoint_callbacks(run_dir / "checkpoints", spec.recipe.get("checkpoint_every_n_steps")),
         **placement,
         default_root_dir=str(run_dir),
         logger=logger,
-        callbacks=checkpoint_callbacks(run_dir / "checkpoints", spec.recipe.get("checkpoint_every_n_steps")),
         plugins=[AtomicCheckpointIO()],
         max_epochs=schedule["max_epochs"],
         max_steps=schedule["max_steps"],
@@ -213,6 +214,17 @@ def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None, schedule
         # An integer interval counts steps across epoch boundaries (the paper: every 1000 iterations).
         check_val_every_n_epoch=None if isinstance(every, int) else 1,
     )
+
+
+def build_trainer(spec: RunSpec, callbacks: list[pl.Callback], **arguments) -> pl.Trainer:
+    """spec.trainer as a Trainer with `callbacks` and `arguments`. trainer.progress_bar_refresh_steps is
+    ours, not Lightning's: each refresh of the bar reads the loss back from the GPU, a sync that stops
+    the CPU from queueing the next steps, so it refreshes every N steps instead of every step."""
+    settings = dict(spec.trainer)
+    refresh = settings.pop("progress_bar_refresh_steps", 1)
+    if settings.get("enable_progress_bar", True):
+        callbacks = [*callbacks, TQDMProgressBar(refresh_rate=refresh)]
+    return instantiate(settings, callbacks=callbacks, **arguments)
 
 
 def split_record(split, class_names: list[str], target: str) -> dict:

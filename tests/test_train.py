@@ -1,0 +1,22 @@
+"""train.py's trainer: the settings of conf/trainer reach Lightning, ours included."""
+
+import pytest
+
+from transfer_lab.compose import compose_config
+from transfer_lab.spec import spec_from_config
+from transfer_lab.train import build_trainer
+
+
+def trainer_for(tmp_path, *overrides: str):
+    spec = spec_from_config(compose_config(["+exp=base", "half=A", *overrides]))
+    return build_trainer(spec, [], logger=False, default_root_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("steps", [1, 10])
+def test_the_progress_bar_refreshes_every_configured_number_of_steps(tmp_path, steps):
+    trainer = trainer_for(tmp_path, f"trainer.progress_bar_refresh_steps={steps}")
+    assert trainer.progress_bar_callback.refresh_rate == steps
+
+
+def test_a_disabled_progress_bar_stays_off(tmp_path):
+    assert trainer_for(tmp_path, "trainer.enable_progress_bar=false").progress_bar_callback is None
