@@ -32,6 +32,7 @@ from transfer_lab.compose import compose_config
 from transfer_lab.data.datamodule import HalfDataModule
 from transfer_lab.data.loader import BatchLoader
 from transfer_lab.data.registry import load_dataset
+from transfer_lab.devices import prepare_cpu
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import write_json
 from transfer_lab.spec import NUM_LAYERS, RunSpec, spec_from_config
@@ -129,13 +130,11 @@ def measure(k: int, overrides: list[str], warmup: int, steps: int) -> dict:
     precision = str(spec.trainer.get("precision"))
     # The Trainer sets the cuDNN autotuner from its config when it is built; the model-only steps run before that.
     torch.backends.cudnn.benchmark = bool(spec.trainer.get("benchmark", False))
-    # One module for both measurements: with model.compile=true it is compiled once, here.
+    # One module for all three measurements: with model.compile=true it is compiled once, here.
     threads = spec.data.get("loader_threads", 1)
     fast = model_only(module, images, labels, device, precision, warmup, steps)
-    real = full_path(module, spec, half, batch_size, threads, warmup, steps)
-    # Input-only goes last: on 2 CPU cores, augmenting outside the Lightning loop first slowed the
-    # full path that followed by 30-45% (ratio 0.55-0.71 instead of 0.91-0.99), cause not found.
     feed = input_only(module, half, batch_size, threads, device, warmup, steps)
+    real = full_path(module, spec, half, batch_size, threads, warmup, steps)
     return {
         "k": k,
         "frozen_layers": module.frozen_layers,
@@ -197,6 +196,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. data=imagenet data.root=PATH")
     args = parser.parse_args(argv)
     pl.seed_everything(0, verbose=False)
+    if not torch.cuda.is_available():
+        prepare_cpu()  # as a run does: before the first parallel op
     try:
         bad = [k for k in args.ks if not 0 <= k <= NUM_LAYERS - 1]
         if bad or args.warmup < 1 or args.steps < 1:

@@ -43,8 +43,13 @@ def parallel_jobs() -> int:
     return len(gpu_ids()) or os.cpu_count() or 1
 
 
-def share_cpu() -> None:
-    """Give this job its share of the cores when a sweep runs several jobs side by side on the CPU."""
+def prepare_cpu() -> None:
+    """Settings for training on the CPU, made before torch's first parallel op (each OpenMP thread
+    keeps the floating-point mode it was started with):
+    - denormal floats flush to zero: with them, the steps of some runs were 30-45% slower on 2 cores
+      (python -m transfer_lab.bench, 2026-11-26);
+    - jobs of a sweep running side by side share the cores."""
+    torch.set_flush_denormal(True)
     workers = int(os.environ.get(PARALLEL_JOBS_ENV, "1"))
     if workers > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))

@@ -20,7 +20,7 @@ from transfer_lab.checkpointing import AtomicCheckpointIO, checkpoint_callbacks
 from transfer_lab.data.augment import DeviceAugment
 from transfer_lab.data.datamodule import HalfDataModule
 from transfer_lab.data.registry import load_dataset
-from transfer_lab.devices import claim_gpu, share_cpu
+from transfer_lab.devices import claim_gpu, prepare_cpu
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import read_json, write_json
 from transfer_lab.loggers import finish_logger, make_logger
@@ -51,7 +51,7 @@ def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "") -> dict:
     store = BaseStore(spec.root)
     with claim_gpu() as gpu:
         if gpu is None:
-            share_cpu()
+            prepare_cpu()
         if spec.kind == "base":
             store.get_or_train(spec, lambda base: train_network(base, run_dir, store, gpu=gpu), rebuild_command)
             return completed_result(spec, run_dir) or read_json(store.folder(spec) / "base.json")["result"]
@@ -159,7 +159,7 @@ def train_network(
         "base_checkpoint": str(base.checkpoint) if base is not None else None,
         "device": str(trainer.strategy.root_device),  # the module is back on the CPU after fit
         "precision": str(trainer.precision),
-        "cpu_threads": torch.get_num_threads(),  # a sweep's CPU jobs share the cores (devices.share_cpu)
+        "cpu_threads": torch.get_num_threads(),  # a sweep's CPU jobs share the cores (devices.prepare_cpu)
         "gpu_slot": gpu,
         "config_hash": spec.config_hash,
         "run_dir": str(run_dir),
