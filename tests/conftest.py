@@ -20,6 +20,13 @@ def run_cli(*overrides: str, root: Path, cwd: Path = REPO, env: dict | None = No
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600)
 
 
+def only(pattern: str, root: Path) -> Path:
+    """The one path under `root` matching `pattern` (fails if there are none or several)."""
+    found = sorted(root.glob(pattern))
+    assert len(found) == 1, f"{pattern}: {found}"
+    return found[0]
+
+
 def shared_a_device_at_once(runs: list[dict]) -> bool:
     """Whether two of these result records trained on the same device at overlapping times."""
     return any(

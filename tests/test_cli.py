@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import only
 
 from transfer_lab.models.alexnet import LAYER_NAMES
 
@@ -13,12 +14,6 @@ RESULT_FIELDS = {
     "n_train_images", "n_val_images", "val_top1", "val_top1_best", "epochs", "steps", "train_seconds",
     "train_images_per_s", "base_checkpoint", "config_hash", "status",
 }
-
-
-def only(pattern: str, root: Path) -> Path:
-    found = sorted(root.glob(pattern))
-    assert len(found) == 1, f"{pattern}: {found}"
-    return found[0]
 
 
 def test_anb_trains_the_missing_base_then_a_second_transfer_reuses_it(cli, root):

@@ -1,22 +1,16 @@
 """Runs of the study on ImageNet through the real CLI: alexnet at 67 px from the prepared cache."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import only
 
 from transfer_lab.data import cache
 
 # A few steps with a validation: the tree's halves hold ~160 training images.
 STEPS = ["recipe.batch_size=16", "recipe.max_steps=4", "recipe.val_check_interval=2"]
-
-
-def only(pattern: str, root: Path) -> Path:
-    found = sorted(root.glob(pattern))
-    assert len(found) == 1, f"{pattern}: {found}"
-    return found[0]
 
 
 def test_base_then_frozen_transfer_train_from_the_cache(cli, imagenet_cache):

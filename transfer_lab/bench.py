@@ -16,8 +16,6 @@ Prints a table and writes it as JSON (--out, default <paths.root>/bench/).
 import argparse
 import itertools
 import platform
-import shlex
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +25,7 @@ import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
-from transfer_lab.cli import fail
+from transfer_lab.cli import command_line, fail
 from transfer_lab.compose import compose_config
 from transfer_lab.data.datamodule import HalfDataModule
 from transfer_lab.data.loader import BatchLoader
@@ -209,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = [measure(k, args.overrides, args.warmup, args.steps) for k in args.ks]
     print(table(rows))
     record = {
-        "command": " ".join(["python -m transfer_lab.bench", *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
+        "command": command_line("python -m transfer_lab.bench", argv),
         "device": device_name(),
         "torch": torch.__version__,
         "time": datetime.now().isoformat(timespec="seconds"),

@@ -2,6 +2,7 @@
 
 import contextlib
 import errno
+import shlex
 import sys
 import tempfile
 import traceback
@@ -28,6 +29,11 @@ def fail(message: str) -> None:
     """One clear line on stderr, exit status 2 (SystemExit passes through Hydra's error report)."""
     print(f"transfer_lab: error: {message}", file=sys.stderr)
     sys.exit(2)
+
+
+def command_line(program: str, argv: list[str] | None) -> str:
+    """The command as typed: `program` and its arguments (sys.argv's when argv is None), shell-quoted."""
+    return " ".join([program, *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
 
 
 def check_writable(root: str) -> None:
@@ -74,9 +80,7 @@ def main(cfg: DictConfig) -> dict:
     from transfer_lab.sweep import RunMarker
     from transfer_lab.train import run  # heavy imports (torch, lightning) after the config is valid
 
-    # Lightning's advice that does not apply here: in-memory batches need no loader workers, and
-    # the CSV logger shares the run folder with result.json by design.
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    # Lightning's advice that does not apply here: the CSV logger shares the run folder with result.json by design.
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
     try:
         spec = spec_from_config(cfg)

@@ -7,12 +7,11 @@ Interrupt it at any time (Ctrl-C, a killed job): the same command resumes where 
 
 import argparse
 import os
-import shlex
 import sys
 
 from tqdm import tqdm
 
-from transfer_lab.cli import fail
+from transfer_lab.cli import command_line, fail
 from transfer_lab.compose import compose_config, data_config
 from transfer_lab.data import cache, imagenet
 from transfer_lab.errors import ConfigError
@@ -44,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, batch jobs)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. data=imagenet data.root=/data/ILSVRC2012")
     args = parser.parse_args(argv)
-    command = " ".join(["python -m transfer_lab.prepare", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+    command = command_line("python -m transfer_lab.prepare", argv)
     bars = ProgressBars(enabled=not args.no_progress)
     try:
         data = data_config(compose_config(args.overrides))
