@@ -123,7 +123,6 @@ def measure(k: int, overrides: list[str], warmup: int, steps: int) -> dict:
     batch_size = min(spec.recipe["batch_size"], len(half.train_labels))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module = build_module(spec, len(half.classes), half.mean_image()).to(device)
-    module.use_device(device)
     images, labels = (t.to(device) for t in half_batch(half, batch_size))
     precision = str(spec.trainer.get("precision"))
     # The Trainer sets the cuDNN autotuner from its config when it is built; the model-only steps run before that.

@@ -15,7 +15,7 @@ class TransferModule(pl.LightningModule):
 
     optimizer / scheduler are partials (Hydra `_partial_: true`) completed here with the
     parameter groups: weights with weight decay, biases at bias_lr_mult x lr and no decay.
-    On a GPU the convolutions run channels-last; `compile=True` runs the layers through torch.compile.
+    The convolutions run channels-last; `compile=True` runs the layers through torch.compile.
     """
 
     def __init__(
@@ -41,17 +41,11 @@ class TransferModule(pl.LightningModule):
         self.val_top1 = MulticlassAccuracy(num_classes=logits, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes=logits, top_k=5, average="micro") if top5 and logits > 5 else None
         self.val_top1_history: list[float] = []
-        self.memory_format = torch.contiguous_format
+        # Channels-last weights and inputs: cuDNN's fastest convolutions take NHWC tensors, and on the
+        # CPU oneDNN's max-pooling ran ~4x faster on them (a small net's whole step: 1.2-1.3x).
+        self.memory_format = torch.channels_last
+        self.net.to(memory_format=self.memory_format)
         self.run_layers = torch.compile(self.layers) if compile else self.layers
-
-    def on_fit_start(self):
-        self.use_device(self.device)
-
-    def use_device(self, device: torch.device) -> None:
-        """Channels-last weights and inputs on a GPU: cuDNN's fastest convolutions take NHWC tensors."""
-        if device.type == "cuda":
-            self.memory_format = torch.channels_last
-            self.net.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run_layers(x.contiguous(memory_format=self.memory_format))

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from transfer_lab.models.alexnet import LAYER_NAMES, AlexNet
+from transfer_lab.models.alexnet import LAYER_NAMES, AlexNet, LocalResponseNorm
 
 SMALL = dict(
     in_channels=1, input_size=28, widths=[32, 64, 96, 96, 64, 256, 256], kernels=[5, 5, 3, 3, 3],
@@ -23,9 +23,37 @@ def test_caffenet_pools_before_lrn_in_conv1_and_conv2_only():
     net = AlexNet(num_classes=10)
     for name in ("conv1", "conv2"):
         assert isinstance(getattr(net, name).pool, torch.nn.MaxPool2d)
-        assert isinstance(getattr(net, name).lrn, torch.nn.LocalResponseNorm)
+        assert isinstance(getattr(net, name).lrn, LocalResponseNorm)
     assert isinstance(net.conv5.pool, torch.nn.MaxPool2d) and isinstance(net.conv5.lrn, torch.nn.Identity)
     assert isinstance(net.conv3.pool, torch.nn.Identity)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_lrn_is_torchs_local_response_norm_forward_and_backward(memory_format):
+    torch.manual_seed(0)
+    x = (torch.randn(4, 7, 5, 6) * 30).contiguous(memory_format=memory_format)  # large values: the sum matters
+    ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out, expected = LocalResponseNorm(5, 1e-4, 0.75, 1.0)(ours), torch.nn.LocalResponseNorm(5, 1e-4, 0.75, 1.0)(theirs)
+    assert (expected - x).abs().max() > 0.1  # the normalisation is not a no-op on these inputs
+    torch.testing.assert_close(out, expected)
+    weights = torch.randn_like(x)
+    (out * weights).sum().backward()
+    (expected * weights).sum().backward()
+    torch.testing.assert_close(ours.grad, theirs.grad)
+
+
+def test_conv_layer_is_caffenets_conv_relu_pool_lrn_in_values_and_gradients():
+    torch.manual_seed(0)
+    layer = AlexNet(num_classes=10, **SMALL).conv1
+    x = torch.randn(3, 1, 28, 28)
+    ours, caffe = x.clone().requires_grad_(), x.clone().requires_grad_()
+    conv = torch.nn.functional.conv2d(caffe, layer.weight, layer.bias, padding=2)
+    expected = torch.nn.LocalResponseNorm(5, 1e-4, 0.75, 1.0)(torch.nn.functional.max_pool2d(torch.relu(conv), 3, 2))
+    out = layer(ours)
+    torch.testing.assert_close(out, expected)
+    out.square().sum().backward()
+    expected.square().sum().backward()
+    torch.testing.assert_close(ours.grad, caffe.grad)
 
 
 def test_caffe_initialisation():
