@@ -199,7 +199,6 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None, schedule: dict | None = None) -> pl.Trainer:
     """schedule: max_epochs, max_steps and val_check_interval; the recipe's unless a scarce run counts them in full-half steps."""
     schedule = schedule or spec.recipe
-    every = schedule["val_check_interval"]
     placement = {"accelerator": "gpu", "devices": [gpu]} if gpu is not None and torch.cuda.is_available() else {}
     return build_trainer(
         spec,
@@ -210,10 +209,20 @@ def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None, schedule
         plugins=[AtomicCheckpointIO()],
         max_epochs=schedule["max_epochs"],
         max_steps=schedule["max_steps"],
-        val_check_interval=every,
-        # An integer interval counts steps across epoch boundaries (the paper: every 1000 iterations).
-        check_val_every_n_epoch=None if isinstance(every, int) else 1,
+        **validation_schedule(schedule),
     )
+
+
+def validation_schedule(schedule: dict) -> dict:
+    """The Trainer's arguments for the recipe's val_check_interval: a fraction of an epoch, a number of
+    steps (counted across epoch boundaries, as the paper's every 1000 iterations), or null: the final
+    weights only (all the report reads; each validation of the embedded data costs ~8% of an epoch)."""
+    every = schedule["val_check_interval"]
+    if every is None:
+        if schedule["max_epochs"] > 0:
+            return {"val_check_interval": 1.0, "check_val_every_n_epoch": schedule["max_epochs"]}
+        every = schedule["max_steps"]
+    return {"val_check_interval": every, "check_val_every_n_epoch": None if isinstance(every, int) else 1}
 
 
 def build_trainer(spec: RunSpec, callbacks: list[pl.Callback], **arguments) -> pl.Trainer:
