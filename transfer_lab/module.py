@@ -41,6 +41,7 @@ class TransferModule(pl.LightningModule):
         self.val_top1 = MulticlassAccuracy(num_classes=logits, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes=logits, top_k=5, average="micro") if top5 and logits > 5 else None
         self.val_top1_history: list[float] = []
+        self.validated_at_step = -1  # global step of the last validation (train.py validates the final weights once)
         self.memory_format = torch.contiguous_format
         self.run_layers = torch.compile(self.layers) if compile else self.layers
 
@@ -88,6 +89,7 @@ class TransferModule(pl.LightningModule):
             self.val_top5.reset()
         if not self.trainer.sanity_checking:
             self.val_top1_history.append(float(top1))
+            self.validated_at_step = self.trainer.global_step
 
     def configure_optimizers(self):
         weights, biases = trainable_parameters(self.net)
@@ -105,6 +107,8 @@ class TransferModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint):
         checkpoint["val_top1_history"] = self.val_top1_history
+        checkpoint["validated_at_step"] = self.validated_at_step
 
     def on_load_checkpoint(self, checkpoint):
         self.val_top1_history = list(checkpoint.get("val_top1_history", []))
+        self.validated_at_step = checkpoint.get("validated_at_step", -1)
