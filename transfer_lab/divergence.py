@@ -45,14 +45,17 @@ class StopOnDivergence(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is None:
-            return
+        if loss is not None:
+            self.add(loss, trainer.global_step)
+
+    def add(self, loss: torch.Tensor, step: int) -> None:
+        """Buffer the loss of `step` (no sync); check the buffer when it holds N losses."""
         if self.losses is None or self.losses.device != loss.device:
             self.losses = torch.empty(self.every_n_steps, device=loss.device)
         self.losses[self.pending] = loss.detach()
         self.pending += 1
         if self.pending == self.every_n_steps:
-            self.check(trainer.global_step)
+            self.check(step)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.check(trainer.global_step)  # the last steps of a run shorter than a multiple of N

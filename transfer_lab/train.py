@@ -113,7 +113,7 @@ def train_network(
 
     # A transferred network keeps subtracting its source's mean image (paper_protocol.md).
     mean_image = base.mean_image if base is not None else half.mean_image()
-    module = build_module(spec, len(half.classes), mean_image, base)
+    module = build_module(spec, len(half.classes), mean_image, base, on_gpu=gpu is not None and torch.cuda.is_available())
     recipe = spec.recipe
     datamodule = HalfDataModule(half, recipe["batch_size"], spec.data.get("loader_threads", 1))
     logger = make_logger(spec, run_dir)
@@ -187,8 +187,9 @@ def train_network(
     return result
 
 
-def build_module(spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork | None = None) -> TransferModule:
-    """The network of `spec` (layers 1..k copied from `base` if given), its device input pipeline and solver."""
+def build_module(spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork | None = None, on_gpu: bool = False) -> TransferModule:
+    """The network of `spec` (layers 1..k copied from `base` if given), its device input pipeline and
+    solver; on_gpu: whether it will train on a GPU (model.compile=auto compiles only there)."""
     net = instantiate(spec.model["net"], num_classes=num_classes)
     if base is not None:
         copy_layers(net, base.net_state, spec.k)
@@ -200,8 +201,22 @@ def build_module(spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork 
         scheduler=instantiate(recipe["scheduler"]) if recipe.get("scheduler") else None,
         bias_lr_mult=recipe["bias_lr_mult"],
         frozen_layers=spec.k if spec.freeze else 0,
-        compile=spec.model.get("compile", False),
+        compile=compile_enabled(spec, on_gpu),
+        compile_mode=spec.model.get("compile_mode"),
     )
+
+
+# Compiling CaffeNet takes about a minute and saves 2.7-5.3 ms of a 7.7-16 ms step on an H100 (k=5 / k=0,
+# gpu_anchors.md): it pays back after 11-22k steps, so model.compile=auto compiles recipes of 20k steps or more.
+COMPILE_MIN_STEPS = 20_000
+
+
+def compile_enabled(spec: RunSpec, on_gpu: bool) -> bool:
+    """model.compile: true, false, or auto (on a GPU, for recipes of at least COMPILE_MIN_STEPS steps)."""
+    setting = spec.model.get("compile", False)
+    if setting == "auto":
+        return on_gpu and spec.recipe["max_steps"] >= COMPILE_MIN_STEPS
+    return bool(setting)
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -237,11 +252,16 @@ def build_trainer(spec: RunSpec, callbacks: list[pl.Callback], **arguments) -> p
     the CPU from queueing the next steps, so it refreshes every N steps instead of every step."""
     settings = dict(spec.trainer)
     refresh = settings.pop("progress_bar_refresh_steps", 1)
-    divergence = StopOnDivergence(settings.get("log_every_n_steps", 50), spec.recipe["optimizer"].get("lr"), settings.get("precision"))
-    callbacks = [*callbacks, divergence]
+    callbacks = [*callbacks, divergence_stop(spec)]
     if settings.get("enable_progress_bar", True):
         callbacks = [*callbacks, TQDMProgressBar(refresh_rate=refresh)]
     return instantiate(settings, callbacks=callbacks, **arguments)
+
+
+def divergence_stop(spec: RunSpec) -> StopOnDivergence:
+    """Checks the training loss every trainer.log_every_n_steps steps (Lightning's default: 50)."""
+    settings = spec.trainer
+    return StopOnDivergence(settings.get("log_every_n_steps", 50), spec.recipe["optimizer"].get("lr"), settings.get("precision"))
 
 
 def split_record(split, class_names: list[str], target: str) -> dict:
