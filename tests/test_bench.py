@@ -97,3 +97,12 @@ def test_bench_without_a_cache_stops_with_the_prepare_command(tmp_path):
 def test_bench_refuses_a_layer_count_outside_the_network(imagenet_cache):
     done = bench("--ks", "0,8", *imagenet_cache["overrides"])
     assert done.returncode == 2 and "use ks in 0..7" in done.stderr
+
+
+def test_loader_jobs_read_one_cache_at_once_and_report_their_aggregate_rate(imagenet_cache, tmp_path):
+    out = tmp_path / "loaders.json"
+    done = bench("--loader-jobs", "2", "--steps", "3", "--out", str(out), *imagenet_cache["overrides"], "recipe.batch_size=16")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 input-only loaders at once, 3 batches each" in done.stdout
+    jobs = json.loads(out.read_text())["loader_jobs"]
+    assert jobs["jobs"] == 2 and jobs["aggregate_images_per_s"] >= jobs["slowest_job_images_per_s"] > 0

@@ -100,17 +100,17 @@ def test_a_sweep_runs_each_job_on_a_gpu_it_holds_alone(cli, tmp_path):
 
 def test_the_issues_base_run_stays_finite_in_bf16(cli, tmp_path):
     # Issue 10: +exp=base half=B data=imagenet recipe=fast on a 256 px cache of the synthetic tree went
-    # NaN by step ~109 in bf16 (when each class was one colour). 300 steps of batch 256, ~15 epochs of half B.
+    # NaN by step ~109 in bf16 (when each class was one colour). 200 steps of batch 256, ~10 epochs of half B.
     tree, root = tmp_path / "tree", tmp_path / "out"
     write_tree(tree, classes=10, per_class=1000, val_per_class=10, size=64)
     prepared = prepare_cli("data=imagenet", f"data.root={tree}", f"paths.root={root}", workers=8)
     assert prepared.returncode == 0, prepared.stderr[-3000:]
     done = cli("+exp=base", "half=B", "data=imagenet", "recipe=fast", f"data.root={tree}",
-               "recipe.max_steps=300", "recipe.val_check_interval=150", "trainer.log_every_n_steps=10", root=root)
+               "recipe.max_steps=200", "recipe.val_check_interval=100", "trainer.log_every_n_steps=10", root=root)
     assert done.returncode == 0, done.stderr[-3000:]  # a non-finite loss would have stopped it (exit 2)
     run_dir = next(root.glob("runs/imagenet/random-s0/baseB/*"))
     result = json.loads((run_dir / "result.json").read_text())
-    assert (result["precision"], result["steps"], result["val_evaluations"]) == ("bf16-mixed", 300, 2)
+    assert (result["precision"], result["steps"], result["val_evaluations"]) == ("bf16-mixed", 200, 2)
     with open(run_dir / "metrics.csv") as f:
         losses = [float(row["train/loss"]) for row in csv.DictReader(f) if row.get("train/loss")]
-    assert len(losses) >= 25 and all(math.isfinite(loss) for loss in losses)  # logged every 10 steps
+    assert len(losses) >= 15 and all(math.isfinite(loss) for loss in losses)  # logged every 10 steps

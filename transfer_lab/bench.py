@@ -22,6 +22,7 @@ Prints a table and writes it as JSON (--out, default <paths.root>/bench/).
 
 import argparse
 import itertools
+import multiprocessing
 import platform
 import time
 from datetime import datetime
@@ -259,6 +260,37 @@ def rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def loader_job(overrides: list[str], steps: int, ready, results) -> None:
+    """One input-only loader as a run's process has it (host side: gather from the cache into batches);
+    after all jobs are ready, put (start, stop, images) on `results`."""
+    spec = spec_for(0, overrides)
+    _, _, half = target_half(spec)
+    loader = BatchLoader(half.train_images, half.train_labels, spec.recipe["batch_size"], shuffle=True,
+                         threads=spec.data.get("loader_threads", 1))
+    batches = itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), steps)
+    ready.wait()
+    start = time.perf_counter()
+    images = sum(len(labels) for _, labels in batches)
+    results.put((start, time.perf_counter(), images))
+
+
+def loader_jobs(jobs: int, overrides: list[str], steps: int) -> dict:
+    """`jobs` input-only loaders at once in separate processes, reading one cache (one page cache), as
+    the jobs of a multi-GPU host would: their aggregate images/s (CLOCK_MONOTONIC is shared across processes)."""
+    context = multiprocessing.get_context("spawn")
+    ready, results = context.Barrier(jobs), context.Queue()
+    processes = [context.Process(target=loader_job, args=(overrides, steps, ready, results)) for _ in range(jobs)]
+    for process in processes:
+        process.start()
+    runs = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    seconds = max(stop for _, stop, _ in runs) - min(start for start, _, _ in runs)
+    per_job = [images / (stop - start) for start, stop, images in runs]
+    return {"jobs": jobs, "steps": steps, "aggregate_images_per_s": round(sum(i for _, _, i in runs) / seconds, 1),
+            "slowest_job_images_per_s": round(min(per_job), 1)}
+
+
 def half_batch(half, batch_size: int):
     """The first training batch of the half, as the loader serves it."""
     return BatchLoader(half.train_images, half.train_labels, batch_size, shuffle=False).gather(np.arange(batch_size))
@@ -300,6 +332,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ks", type=layer_counts, default=[0, 5], help="layers frozen, comma-separated (default 0,5); 0 = a base network")
     parser.add_argument("--warmup", type=int, default=5, help="steps before timing (cudnn autotuning, compilation)")
     parser.add_argument("--steps", type=int, default=200, help="timed steps per measurement (default 200: the full path crosses epoch boundaries)")
+    parser.add_argument("--loader-jobs", type=int, default=0, metavar="N",
+                        help="instead: N input-only loaders at once in N processes (the jobs of an N-GPU host), aggregate img/s")
     parser.add_argument("--out", help="JSON file to write (default <paths.root>/bench/bench-<time>.json)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. data=imagenet data.root=PATH")
     args = parser.parse_args(argv)
@@ -314,20 +348,24 @@ def main(argv: list[str] | None = None) -> dict:
         load_dataset(spec.data)
     except ConfigError as err:
         fail(str(err))
-    try:
-        rows = [measure(k, args.overrides, args.warmup, args.steps) for k in args.ks]
-    except TrainingDiverged as err:
-        fail(f"{err}: the bench's step rates would not be those of a run, which stops here")
-    print(table(rows))
     record = {
         "command": command_line("python -m transfer_lab.bench", argv),
         "device": device_name(),
         "torch": torch.__version__,
         "time": datetime.now().isoformat(timespec="seconds"),
-        "warmup_steps": args.warmup,
-        "timed_steps": args.steps,
-        "rows": rows,
     }
+    if args.loader_jobs:
+        record["loader_jobs"] = loader_jobs(args.loader_jobs, args.overrides, args.steps)
+        print(f"{args.loader_jobs} input-only loaders at once, {args.steps} batches each: "
+              f"{record['loader_jobs']['aggregate_images_per_s']:,.0f} img/s in aggregate "
+              f"(slowest loader {record['loader_jobs']['slowest_job_images_per_s']:,.0f} img/s)")
+    else:
+        try:
+            rows = [measure(k, args.overrides, args.warmup, args.steps) for k in args.ks]
+        except TrainingDiverged as err:
+            fail(f"{err}: the bench's step rates would not be those of a run, which stops here")
+        print(table(rows))
+        record.update(warmup_steps=args.warmup, timed_steps=args.steps, rows=rows)
     out = Path(args.out) if args.out else Path(spec.root) / "bench" / f"bench-{datetime.now():%Y%m%d-%H%M%S}.json"
     write_json(out, record)
     print(f"written: {out}")
