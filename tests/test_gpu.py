@@ -106,7 +106,8 @@ def test_the_issues_base_run_stays_finite_in_bf16(cli, tmp_path):
     prepared = prepare_cli("data=imagenet", f"data.root={tree}", f"paths.root={root}", workers=8)
     assert prepared.returncode == 0, prepared.stderr[-3000:]
     done = cli("+exp=base", "half=B", "data=imagenet", "recipe=fast", f"data.root={tree}",
-               "recipe.max_steps=200", "recipe.val_check_interval=100", "trainer.log_every_n_steps=10", root=root)
+               "recipe.max_steps=200", "recipe.val_check_interval=100", "trainer.log_every_n_steps=10",
+               "trainer.enable_progress_bar=false", root=root, fast=False)  # fast=True would add recipe=tiny
     assert done.returncode == 0, done.stderr[-3000:]  # a non-finite loss would have stopped it (exit 2)
     run_dir = next(root.glob("runs/imagenet/random-s0/baseB/*"))
     result = json.loads((run_dir / "result.json").read_text())
