@@ -1,11 +1,13 @@
 """GPU-only checks of the device path (scripts/gpu_check.sh runs them): bf16 + channels-last,
 torch.compile, frozen layers, the pinned-buffer loader, and the real CLI. Skipped without CUDA."""
 
+import csv
 import json
+import math
 
 import pytest
 import torch
-from conftest import shared_a_device_at_once
+from conftest import prepare_cli, shared_a_device_at_once
 
 from transfer_lab.compose import compose_config
 from transfer_lab.data.datamodule import HalfDataModule
@@ -13,6 +15,7 @@ from transfer_lab.data.loader import BatchLoader
 from transfer_lab.data.registry import load_dataset
 from transfer_lab.spec import spec_from_config
 from transfer_lab.splits import make_split
+from transfer_lab.synthetic_imagenet import write_tree
 from transfer_lab.train import build_module, build_trainer
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -93,3 +96,22 @@ def test_a_sweep_runs_each_job_on_a_gpu_it_holds_alone(cli, tmp_path):
     count = torch.cuda.device_count()
     assert {r["device"] for r in runs} <= {f"cuda:{i}" for i in range(count)}
     assert not shared_a_device_at_once(runs), "two jobs trained on one GPU at once"
+
+
+def test_the_issues_base_run_stays_finite_in_bf16(cli, tmp_path):
+    # Issue 10: +exp=base half=B data=imagenet recipe=fast on a 256 px cache of the synthetic tree went
+    # NaN by step ~109 in bf16 (when each class was one colour). 200 steps of batch 256, ~10 epochs of half B.
+    tree, root = tmp_path / "tree", tmp_path / "out"
+    write_tree(tree, classes=10, per_class=1000, val_per_class=10, size=64)
+    prepared = prepare_cli("data=imagenet", f"data.root={tree}", f"paths.root={root}", workers=8)
+    assert prepared.returncode == 0, prepared.stderr[-3000:]
+    done = cli("+exp=base", "half=B", "data=imagenet", "recipe=fast", f"data.root={tree}",
+               "recipe.max_steps=200", "recipe.val_check_interval=100", "trainer.log_every_n_steps=10",
+               "trainer.enable_progress_bar=false", root=root, fast=False)  # fast=True would add recipe=tiny
+    assert done.returncode == 0, done.stderr[-3000:]  # a non-finite loss would have stopped it (exit 2)
+    run_dir = next(root.glob("runs/imagenet/random-s0/baseB/*"))
+    result = json.loads((run_dir / "result.json").read_text())
+    assert (result["precision"], result["steps"], result["val_evaluations"]) == ("bf16-mixed", 200, 2)
+    with open(run_dir / "metrics.csv") as f:
+        losses = [float(row["train/loss"]) for row in csv.DictReader(f) if row.get("train/loss")]
+    assert len(losses) >= 15 and all(math.isfinite(loss) for loss in losses)  # logged every 10 steps

@@ -1,10 +1,13 @@
 """train.py's trainer: the settings of conf/trainer reach Lightning, ours included."""
 
+import json
+
 import pytest
+import torch
 
 from transfer_lab.compose import compose_config
 from transfer_lab.spec import spec_from_config
-from transfer_lab.train import build_trainer
+from transfer_lab.train import build_module, build_trainer, compile_enabled
 
 
 def trainer_for(tmp_path, *overrides: str):
@@ -20,3 +23,45 @@ def test_the_progress_bar_refreshes_every_configured_number_of_steps(tmp_path, s
 
 def test_a_disabled_progress_bar_stays_off(tmp_path):
     assert trainer_for(tmp_path, "trainer.enable_progress_bar=false").progress_bar_callback is None
+
+
+@pytest.mark.parametrize(
+    "max_steps, every, evaluations",
+    [(2, 3, 1), (4, 3, 2), (6, 3, 2)],  # ends before the first validation / between two / on one (not repeated)
+)
+def test_every_run_ends_with_one_validation_of_its_final_weights(cli, root, max_steps, every, evaluations):
+    done = cli("+exp=base", "half=A", f"recipe.max_steps={max_steps}", f"recipe.val_check_interval={every}",
+               "trainer.limit_val_batches=2", root=root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (path,) = root.glob("runs/**/result.json")
+    result = json.loads(path.read_text())
+    assert result["steps"] == max_steps and result["val_evaluations"] == evaluations
+    assert result["val_top1"] is not None and result["val_top5"] is not None
+
+
+@pytest.mark.parametrize(
+    "overrides, on_gpu, compiled",
+    [
+        ([], False, False),  # never on the CPU by default
+        (["data=imagenet", "data.root=/x", "recipe=fast"], True, True),  # 90k steps pay back the compile time
+        (["data=imagenet", "data.root=/x", "recipe=fast", "recipe.max_steps=19999"], True, False),
+        (["recipe=tiny"], True, False),
+        (["model.compile=true"], False, True),  # forced
+        (["data=imagenet", "data.root=/x", "recipe=paper", "model.compile=false"], True, False),
+    ],
+)
+def test_compile_auto_compiles_long_recipes_on_a_gpu_only(overrides, on_gpu, compiled):
+    spec = spec_from_config(compose_config(["+exp=base", "half=A", *overrides]))
+    assert compile_enabled(spec, on_gpu) is compiled
+
+
+def test_the_optimizer_step_is_fused_on_a_gpu_unless_the_recipe_says_otherwise():
+    def fused(*overrides: str, device: str) -> dict:
+        spec = spec_from_config(compose_config(["+exp=base", "half=A", *overrides]))
+        module = build_module(spec, 10, torch.zeros(1, 28, 28))
+        module._device = torch.device(device)  # where Lightning would have moved it (no GPU needed to decide)
+        return module.fused_step()
+
+    assert fused(device="cuda:0") == {"fused": True}
+    assert fused(device="cpu") == {}
+    assert fused("+recipe.optimizer.fused=false", device="cuda:0") == {}

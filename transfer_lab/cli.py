@@ -110,7 +110,9 @@ def main(cfg: DictConfig) -> dict:
 
 def one_line_error(err: Exception, spec: RunSpec) -> str | None:
     """The one-line message for errors the user can fix; None for bugs (their traceback is shown)."""
-    if isinstance(err, ConfigError):
+    from transfer_lab.divergence import TrainingDiverged
+
+    if isinstance(err, (ConfigError, TrainingDiverged)):
         return str(err)
     if isinstance(err, OSError) and err.errno in DISK_ERRORS:
         return (
@@ -132,5 +134,6 @@ def record_failure(spec: RunSpec, run_dir: Path, err: BaseException) -> None:
             "config_hash": spec.config_hash,
             "error": f"{type(err).__name__}: {err}",
             "traceback": traceback.format_exc(),
+            **getattr(err, "record", {}),  # e.g. a diverged run's step, last finite loss and fixes to try
         },
     )

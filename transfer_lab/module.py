@@ -1,5 +1,7 @@
 """The LightningModule of every run: a base net (k=0) or a transferred one (layers 1..k copied)."""
 
+import inspect
+
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -15,7 +17,9 @@ class TransferModule(pl.LightningModule):
 
     optimizer / scheduler are partials (Hydra `_partial_: true`) completed here with the
     parameter groups: weights with weight decay, biases at bias_lr_mult x lr and no decay.
-    The convolutions run channels-last; `compile=True` runs the layers through torch.compile.
+    The convolutions run channels-last; on a GPU the optimizer step is one fused kernel (unless the
+    recipe sets `fused` itself); `compile=True` runs the layers through torch.compile (`compile_mode`:
+    its mode, e.g. "reduce-overhead" for CUDA graphs).
     """
 
     def __init__(
@@ -28,6 +32,7 @@ class TransferModule(pl.LightningModule):
         frozen_layers: int = 0,
         top5: bool = True,
         compile: bool = False,
+        compile_mode: str | None = None,
     ):
         super().__init__()
         self.net = net
@@ -41,11 +46,13 @@ class TransferModule(pl.LightningModule):
         self.val_top1 = MulticlassAccuracy(num_classes=logits, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes=logits, top_k=5, average="micro") if top5 and logits > 5 else None
         self.val_top1_history: list[float] = []
+        self.validated_at_step = -1  # global step of the last validation (train.py validates the final weights once)
         # Channels-last weights and inputs: cuDNN's fastest convolutions take NHWC tensors, and on the
         # CPU oneDNN's max-pooling ran ~4x faster on them (a small net's whole step: 1.2-1.3x).
         self.memory_format = torch.channels_last
         self.net.to(memory_format=self.memory_format)
-        self.run_layers = torch.compile(self.layers) if compile else self.layers
+        self.compiled = compile
+        self.run_layers = torch.compile(self.layers, mode=compile_mode) if compile else self.layers
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run_layers(x.contiguous(memory_format=self.memory_format))
@@ -82,6 +89,7 @@ class TransferModule(pl.LightningModule):
             self.val_top5.reset()
         if not self.trainer.sanity_checking:
             self.val_top1_history.append(float(top1))
+            self.validated_at_step = self.trainer.global_step
 
     def configure_optimizers(self):
         weights, biases = trainable_parameters(self.net)
@@ -90,15 +98,26 @@ class TransferModule(pl.LightningModule):
             [
                 {"params": weights},
                 {"params": biases, "lr": lr * self.bias_lr_mult, "weight_decay": 0.0},
-            ]
+            ],
+            **self.fused_step(),
         )
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    def fused_step(self) -> dict:
+        """fused=True on a GPU where the optimizer has it: one kernel per step instead of a loop over
+        the parameters, whose launches were the largest host cost per step on an H100 (issue 10)."""
+        factory = self.optimizer_factory
+        if self.device.type != "cuda" or "fused" in factory.keywords or "fused" not in inspect.signature(factory.func).parameters:
+            return {}
+        return {"fused": True}
+
     def on_save_checkpoint(self, checkpoint):
         checkpoint["val_top1_history"] = self.val_top1_history
+        checkpoint["validated_at_step"] = self.validated_at_step
 
     def on_load_checkpoint(self, checkpoint):
         self.val_top1_history = list(checkpoint.get("val_top1_history", []))
+        self.validated_at_step = checkpoint.get("validated_at_step", -1)

@@ -22,7 +22,7 @@ DATA_LOCATION_KEYS = ("path", "root", "cache_dir", "loader_threads")
 UNSET_UNHASHED_DATA_KEYS = ("target_per_class",)
 CHOICE_KEYS = ("kind", "half", "source", "target", "k", "freeze")
 # Model settings that change speed, not results: left out of every hash, so a compiled run finds an eager base.
-MODEL_SPEED_KEYS = ("compile",)
+MODEL_SPEED_KEYS = ("compile", "compile_mode")
 SUBTREES = ("data", "split", "model", "recipe", "trainer", "logger")
 PRESETS = "+exp=base half=A, +exp=anb k=3, +exp=bnb k=3, +exp=transfer source=A target=B k=3 or +exp=random_filters k=3"
 

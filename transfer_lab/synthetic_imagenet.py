@@ -2,8 +2,9 @@
 tree of real JPEG files, so that prepare, the benchmark and the tests run without ImageNet.
 
 Wnids are random n######## ids (their sorted order is the class order, as in ImageNet); images
-vary in size and aspect, and each class has its own colour and stripe pattern, so a network can
-learn something. `--layout kaggle` writes ILSVRC/Data/CLS-LOC/ with a flat val/ and
+vary in size and aspect. Like natural images, classes share colours and textures: a class is told
+only by the shape and fill pattern of its figure (6 shapes x 4 fills; classes past 24 draw 2, 3, ...
+figures), not by any colour, so a network has to learn features to separate them. `--layout kaggle` writes ILSVRC/Data/CLS-LOC/ with a flat val/ and
 LOC_val_solution.csv. `--quirks` adds the odd files real ImageNet has to class 0's training
 images: a CMYK JPEG, a grayscale JPEG, a PNG named .JPEG, and one file no decoder can read.
 """
@@ -20,12 +21,60 @@ from transfer_lab.data.imagenet import KAGGLE_DIR, VAL_SOLUTION
 QUIRKS = ("cmyk", "gray", "png", "unreadable")
 
 
+# Class = (shape, fill) of the figure; colours, texture, position, size and rotation are drawn per
+# image from pools every class shares, so no single colour or pixel statistic tells a class.
+SHAPES = ("disc", "square", "triangle", "cross", "ring", "diamond")
+FILLS = ("solid", "horizontal stripes", "vertical stripes", "checks")
+PALETTE = np.array(
+    [[230, 60, 50], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
+     [70, 240, 240], [240, 50, 230], [250, 190, 190], [0, 128, 128], [170, 110, 40], [128, 128, 128]],
+    dtype=np.float32,
+)
+
+
+def shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Inside `shape` at coordinates (u, v) in units of the figure's radius, centred at 0."""
+    radius = np.hypot(u, v)
+    return {
+        "disc": radius <= 1,
+        "square": np.maximum(abs(u), abs(v)) <= 0.8,
+        "triangle": (v <= 0.8) & (abs(u) <= (v + 0.8) * 0.6),
+        "cross": ((abs(u) <= 0.3) & (abs(v) <= 0.95)) | ((abs(v) <= 0.3) & (abs(u) <= 0.95)),
+        "ring": (radius <= 1) & (radius >= 0.55),
+        "diamond": abs(u) + abs(v) <= 1,
+    }[shape]
+
+
+def fill_mask(fill: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Where a figure shows its first colour (elsewhere its second), in the figure's own frame."""
+    return {
+        "solid": np.ones_like(u, dtype=bool),
+        "horizontal stripes": np.sin(v * 7) > 0,
+        "vertical stripes": np.sin(u * 7) > 0,
+        "checks": np.sin(u * 6) * np.sin(v * 6) > 0,
+    }[fill]
+
+
 def synthetic_image(rng: np.random.Generator, label: int, size: int) -> Image.Image:
+    """A textured background and 1 + label // 24 figures of the class's shape and fill (24 pairs)."""
     height, width = (int(size * f) for f in rng.uniform(0.75, 1.25, 2))
-    colour = np.array([(label * 67) % 256, (label * 151) % 256, (label * 29 + 80) % 256], dtype=np.float32)
-    stripes = np.sin(np.arange(width) * (0.2 + 0.1 * (label % 7)))[None, :, None] * 40
-    noise = rng.normal(0, 25, (height, width, 3))
-    return Image.fromarray(np.clip(colour + stripes + noise, 0, 255).astype(np.uint8))
+    shape, fill = SHAPES[label % len(SHAPES)], FILLS[(label // len(SHAPES)) % len(FILLS)]
+    background, first, second = PALETTE[rng.choice(len(PALETTE), 3, replace=False)]
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle, period = rng.uniform(0, np.pi), rng.uniform(3, 12)
+    texture = np.sin((x * np.cos(angle) + y * np.sin(angle)) / period)[..., None] * 30
+    image = background + texture
+    copies = 1 + label // (len(SHAPES) * len(FILLS))
+    for _ in range(copies):
+        radius = min(height, width) * rng.uniform(0.22, 0.38) / np.sqrt(copies)
+        cy, cx = rng.uniform(radius, height - radius), rng.uniform(radius, width - radius)
+        turn = rng.uniform(-0.35, 0.35)  # up to 20 degrees: the fill's stripes stay horizontal or vertical
+        u = ((x - cx) * np.cos(turn) + (y - cy) * np.sin(turn)) / radius
+        v = (-(x - cx) * np.sin(turn) + (y - cy) * np.cos(turn)) / radius
+        inside = shape_mask(shape, u, v)
+        image[inside] = np.where(fill_mask(fill, u, v)[inside][:, None], first, second)
+    image += rng.normal(0, 20, image.shape)
+    return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
 
 
 def write_tree(

@@ -7,6 +7,7 @@ network (after finding, or training, the base network of its source half), and w
   result.json  the result record, written last and atomically: its presence means the run completed
 """
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from transfer_lab.data.augment import DeviceAugment
 from transfer_lab.data.datamodule import HalfDataModule
 from transfer_lab.data.registry import load_dataset
 from transfer_lab.devices import claim_gpu, prepare_cpu
+from transfer_lab.divergence import StopOnDivergence, TrainingDiverged
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import read_json, write_json
 from transfer_lab.loggers import finish_logger, make_logger
@@ -39,6 +41,13 @@ def check_inputs(spec: RunSpec) -> None:
     split.check_target(spec.target)
     if spec.source is not None:
         split.classes(spec.source)
+
+
+def target_half(spec: RunSpec):
+    """(dataset, split, half): the images of the run's own half, all of them (before any scarce subset)."""
+    dataset = load_dataset(spec.data)
+    split = make_split(natural=dataset.natural, **spec.split)
+    return dataset, split, dataset.half(split.classes(spec.target))
 
 
 def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "") -> dict:
@@ -91,9 +100,7 @@ def train_network(
     rng_seed = int(spec.config_hash[:8], 16)  # distinct per run, so fresh layers never repeat the base's init
     pl.seed_everything(rng_seed, workers=True, verbose=False)
 
-    dataset = load_dataset(spec.data)
-    split = make_split(natural=dataset.natural, **spec.split)
-    half = dataset.half(split.classes(spec.target))
+    dataset, split, half = target_half(spec)
     full_train_size, subset, schedule = len(half.train_labels), {"warnings": []}, spec.recipe
     if spec.target_per_class is not None:
         half, subset = scarce_half(half, spec.target_per_class, spec.split)
@@ -106,7 +113,7 @@ def train_network(
 
     # A transferred network keeps subtracting its source's mean image (paper_protocol.md).
     mean_image = base.mean_image if base is not None else half.mean_image()
-    module = build_module(spec, len(half.classes), mean_image, base)
+    module = build_module(spec, len(half.classes), mean_image, base, on_gpu=gpu is not None and torch.cuda.is_available())
     recipe = spec.recipe
     datamodule = HalfDataModule(half, recipe["batch_size"], spec.data.get("loader_threads", 1))
     logger = make_logger(spec, run_dir)
@@ -119,6 +126,13 @@ def train_network(
     start = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=last)
+        if module.validated_at_step != trainer.global_step:  # the last scheduled validation was before the end
+            trainer.validate(module, datamodule=datamodule, verbose=False)
+    except TrainingDiverged:
+        # Checkpoints may hold the diverged weights (precision is not part of the run's hash, so a
+        # retry with trainer.precision=32-true uses this folder): the retry starts from step 0.
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        raise
     finally:
         finish_logger(logger)
     seconds = time.perf_counter() - start
@@ -173,8 +187,9 @@ def train_network(
     return result
 
 
-def build_module(spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork | None = None) -> TransferModule:
-    """The network of `spec` (layers 1..k copied from `base` if given), its device input pipeline and solver."""
+def build_module(spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork | None = None, on_gpu: bool = False) -> TransferModule:
+    """The network of `spec` (layers 1..k copied from `base` if given), its device input pipeline and
+    solver; on_gpu: whether it will train on a GPU (model.compile=auto compiles only there)."""
     net = instantiate(spec.model["net"], num_classes=num_classes)
     if base is not None:
         copy_layers(net, base.net_state, spec.k)
@@ -186,8 +201,22 @@ def build_module(spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork 
         scheduler=instantiate(recipe["scheduler"]) if recipe.get("scheduler") else None,
         bias_lr_mult=recipe["bias_lr_mult"],
         frozen_layers=spec.k if spec.freeze else 0,
-        compile=spec.model.get("compile", False),
+        compile=compile_enabled(spec, on_gpu),
+        compile_mode=spec.model.get("compile_mode"),
     )
+
+
+# Compiling CaffeNet takes about a minute and saves 2.7-5.3 ms of a 7.7-16 ms step on an H100 (k=5 / k=0,
+# gpu_anchors.md): it pays back after 11-22k steps, so model.compile=auto compiles recipes of 20k steps or more.
+COMPILE_MIN_STEPS = 20_000
+
+
+def compile_enabled(spec: RunSpec, on_gpu: bool) -> bool:
+    """model.compile: true, false, or auto (on a GPU, for recipes of at least COMPILE_MIN_STEPS steps)."""
+    setting = spec.model.get("compile", False)
+    if setting == "auto":
+        return on_gpu and spec.recipe["max_steps"] >= COMPILE_MIN_STEPS
+    return bool(setting)
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -226,14 +255,22 @@ def validation_schedule(schedule: dict) -> dict:
 
 
 def build_trainer(spec: RunSpec, callbacks: list[pl.Callback], **arguments) -> pl.Trainer:
-    """spec.trainer as a Trainer with `callbacks` and `arguments`. trainer.progress_bar_refresh_steps is
+    """spec.trainer as a Trainer with `callbacks` and `arguments`, stopped by a non-finite training loss
+    (checked every trainer.log_every_n_steps steps). trainer.progress_bar_refresh_steps is
     ours, not Lightning's: each refresh of the bar reads the loss back from the GPU, a sync that stops
     the CPU from queueing the next steps, so it refreshes every N steps instead of every step."""
     settings = dict(spec.trainer)
     refresh = settings.pop("progress_bar_refresh_steps", 1)
+    callbacks = [*callbacks, divergence_stop(spec)]
     if settings.get("enable_progress_bar", True):
         callbacks = [*callbacks, TQDMProgressBar(refresh_rate=refresh)]
     return instantiate(settings, callbacks=callbacks, **arguments)
+
+
+def divergence_stop(spec: RunSpec) -> StopOnDivergence:
+    """Checks the training loss every trainer.log_every_n_steps steps (Lightning's default: 50)."""
+    settings = spec.trainer
+    return StopOnDivergence(settings.get("log_every_n_steps", 50), spec.recipe["optimizer"].get("lr"), settings.get("precision"))
 
 
 def split_record(split, class_names: list[str], target: str) -> dict:

@@ -74,3 +74,21 @@ def test_small_twin_runs_on_28px_images():
     net = AlexNet(num_classes=10, **SMALL)
     assert net(torch.zeros(4, 1, 28, 28)).shape == (4, 10)
     assert sum(p.numel() for p in net.parameters()) < 500_000
+
+
+@pytest.mark.parametrize(
+    "device",
+    ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")])],
+)
+def test_lrn_and_the_loss_compute_in_fp32_under_bf16_autocast(device):
+    # The suspects of a bf16 divergence: autocast already runs LRN's power and the cross-entropy in
+    # fp32, so bf16 only rounds LRN's input (Caffe-scale activations: raw pixels x std-0.01 weights).
+    lrn = AlexNet(num_classes=10).conv1.lrn
+    activations = torch.rand(4, 96, 27, 27, device=device) * 300
+    logits, labels = torch.randn(4, 1000, device=device) * 50, torch.arange(4, device=device)
+    with torch.autocast(device, dtype=torch.bfloat16):
+        low, loss = lrn(activations.bfloat16()), torch.nn.functional.cross_entropy(logits.bfloat16(), labels)
+    assert low.dtype == loss.dtype == torch.float32
+    exact = lrn(activations.bfloat16().float())
+    assert torch.allclose(low, exact, rtol=1e-2)
+    assert torch.isfinite(loss)
