@@ -121,12 +121,21 @@ def one_line_error(err: Exception, spec: RunSpec) -> str | None:
 
 
 def record_failure(spec: RunSpec, run_dir: Path, err: BaseException) -> None:
+    """failed.json: the error and the run's study, so that the report lists it with its study."""
     from transfer_lab.io import write_json
+    from transfer_lab.splits import split_label
 
     write_json(
         run_dir / "failed.json",
         {
             "status": "failed",
+            "dataset": spec.data["name"],
+            "split": split_label(spec.split),
+            "split_seed": spec.split["seed"],
+            "model": spec.model["name"],
+            "recipe": spec.recipe["name"],
+            "target_per_class": spec.target_per_class,
+            "seed": spec.seed,
             "series": spec.series,
             "k": spec.k,
             "config_hash": spec.config_hash,
