@@ -26,6 +26,7 @@ RANDOM_SERIES = {"BnB": "BnB: selffer, frozen", "BnB+": "BnB+: selffer, fine-tun
 # Side by side at each k, so that the dots of different series do not hide each other.
 OFFSET = {"BnB": -0.15, "BnB+": -0.05, "AnB": 0.05, "AnB+": 0.15}
 PAPER_GREY = "0.75"
+RUN_DOTS = "small dots: one run each; bars: mean ± 1 std over seeds"
 
 
 def _pyplot():
@@ -44,14 +45,16 @@ def _figure(rows: int = 1, height: float = 5.0):
     return fig, axes
 
 
-def _save(fig, path: Path, study_words: str, detail: str, legend_axes) -> None:
-    """Title (the study in words), subtitle (seeds, training length, what is measured), legend below the plot."""
-    fig.suptitle(study_words, fontsize=11, wrap=True)
+def _save(fig, path: Path, title: str, study: str, detail: str, legend_axes) -> None:
+    """Title (what is plotted, then the study in words), subtitle (seeds, training length, what is
+    measured), legend below the plot."""
+    from matplotlib.lines import Line2D
+
+    fig.suptitle(f"{title}\n{study}", fontsize=11)
     handles, labels = legend_axes.get_legend_handles_labels()
-    if any(label.startswith("one run") for label in labels):  # the run dots' entry last, once
-        index = labels.index(next(label for label in labels if label.startswith("one run")))
-        handles.append(handles.pop(index))
-        labels.append(labels.pop(index))
+    if legend_axes.collections:  # run dots were drawn: one legend entry says what dots and bars are
+        handles.append(Line2D([], [], color="0.4", marker="o", markersize=3, linestyle="none", alpha=0.6))
+        labels.append(RUN_DOTS)
     legend_axes.set_title(detail, fontsize=9, color="0.3")
     fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     fig.savefig(path.with_suffix(".png"), dpi=130, bbox_inches="tight")
@@ -59,22 +62,21 @@ def _save(fig, path: Path, study_words: str, detail: str, legend_axes) -> None:
     _pyplot().close(fig)
 
 
-def draw(ax, cells: dict[float, dict], label: str, legend: str | None = None, offset: float = 0.0,
-         minus: float = 0.0, with_runs: bool = True) -> None:
-    """One series: the mean of each point on a line; with several runs per point, ±1 std bars and a dot per run."""
+def draw(ax, cells: dict[float, dict], label: str, legend: str | None = None, offset: float = 0.0, minus: float = 0.0) -> None:
+    """One series, shifted by `offset` on x: the mean of each point on a line; with several runs per point,
+    ±1 std bars and a dot per run."""
     color, marker, filled = STYLE[label]
     xs = sorted(cells)
-    means = [PERCENT * (cells[x]["mean"] - minus) for x in xs]
-    ax.plot(xs, means, color=color, linestyle="-" if filled else "--", marker=marker, markersize=6,
-            markerfacecolor=color if filled else "white", label=legend or label, zorder=3)
+    ax.plot([x + offset for x in xs], [PERCENT * (cells[x]["mean"] - minus) for x in xs], color=color,
+            linestyle="-" if filled else "--", marker=marker, markersize=6, markerfacecolor=color if filled else "white",
+            label=legend or label, zorder=3)
     several = [x for x in xs if cells[x]["n"] > 1]
-    if not several or not with_runs:
+    if not several:
         return
     ax.errorbar([x + offset for x in several], [PERCENT * (cells[x]["mean"] - minus) for x in several],
                 yerr=[PERCENT * cells[x]["std"] for x in several], fmt="none", ecolor=color, elinewidth=1, capsize=2, zorder=2)
     dots = [(x + offset, PERCENT * (value - minus)) for x in several for value in cells[x]["values"]]
-    ax.scatter(*zip(*dots), s=9, color=color, alpha=0.45, linewidths=0, zorder=4,
-               label="one run (dot); bar: mean ± 1 std over seeds")
+    ax.scatter(*zip(*dots), s=9, color=color, alpha=0.45, linewidths=0, zorder=4)
 
 
 def chance_level(study: Study) -> float | None:
@@ -92,9 +94,9 @@ def _paper_line(ax, split: str, series: str, ks, label: str | None, minus: float
     paper = paper_numbers()
     points = [(k, value) for k in ks if (value := paper_value(split, series, k, paper)) is not None]
     if points:
-        marker = STYLE.get(series, (None, "o", True))[1]
+        _, marker, filled = STYLE.get(series, (None, "o", True))
         ax.plot([k for k, _ in points], [PERCENT * (v - minus) for _, v in points], color=PAPER_GREY, marker=marker,
-                markersize=4, linewidth=1, label=label, zorder=1)
+                markersize=4, linewidth=1, linestyle="-" if filled else "--", label=label, zorder=1)
 
 
 def _on_imagenet(study: Study) -> bool:
@@ -134,7 +136,7 @@ def transfer_figure(study: Study, path: Path) -> None:
     bottom.set_ylabel("minus base B (pp)")
     bottom.set_xlabel("layers copied from the base network, k (0 = base network)")
     bottom.set_xticks(range(8))
-    _save(fig, path, f"Transfer vs layers copied: {study_title(study.key)}",
+    _save(fig, path, "Transfer vs layers copied", study_title(study.key),
           _detail(study, "final validation top-1 on half B"), top)
 
 
@@ -146,11 +148,12 @@ def natman_figure(study: Study, path: Path) -> None:
         if cells:
             draw(ax, cells, label)
             if _on_imagenet(study):
-                _paper_line(ax, "natman", series, range(1, 8), None)
+                paper_label = "paper, ImageNet (Fig. 3; grey)" if series == "AnB" else None
+                _paper_line(ax, "natman", series, range(1, 8), paper_label)
     ax.set_xticks(range(8))
     ax.set_xlabel("layers copied and frozen, k (0 = base network of the target half)")
     ax.set_ylabel("top-1 on the target half (%)")
-    _save(fig, path, f"Natural vs man-made, frozen transfer: {study_title(study.key)}",
+    _save(fig, path, "Natural vs man-made, frozen transfer", study_title(study.key),
           _detail(study, "final validation top-1 on the target half"), ax)
 
 
@@ -165,7 +168,7 @@ def random_filters_figure(study: Study, path: Path) -> None:
     ax.set_xticks(range(8))
     ax.set_xlabel("random frozen layers k (0 = normal network, all layers trained)")
     ax.set_ylabel("top-1 on all classes (%)")
-    _save(fig, path, f"Random filters: {study_title(study.key)}", _detail(study, "final validation top-1"), ax)
+    _save(fig, path, "Random filters", study_title(study.key), _detail(study, "final validation top-1"), ax)
 
 
 def scarcity_figure(points: dict[str, list[ScarcityPoint]], members: list[Study], path: Path) -> None:
@@ -189,4 +192,4 @@ def scarcity_figure(points: dict[str, list[ScarcityPoint]], members: list[Study]
     ax.set_xlabel("training images per class of the target (log)")
     ax.set_ylabel("top-1 on the target (%)")
     family = study_title((*members[0].key[:-1], None))
-    _save(fig, path, f"Scarce targets: {family}", _detail(members[-1], "final validation top-1 on the target"), ax)
+    _save(fig, path, "Scarce targets", family, _detail(members[-1], "final validation top-1 on the target"), ax)
