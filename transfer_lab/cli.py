@@ -77,35 +77,41 @@ def base_command(spec: RunSpec) -> str:
 def main(cfg: DictConfig) -> dict:
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+    from transfer_lab.console import closing_line, quiet_libraries, wants_verbose
     from transfer_lab.sweep import RunMarker
     from transfer_lab.train import run  # heavy imports (torch, lightning) after the config is valid
 
     # Lightning's advice that does not apply here: the CSV logger shares the run folder with result.json by design.
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+    if not wants_verbose(cfg, HydraConfig.get().verbose):
+        quiet_libraries()
     try:
         spec = spec_from_config(cfg)
     except ConfigError as err:
         fail(str(err))
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        with RunMarker(run_dir):
+    with RunMarker(run_dir) as marker:
+        try:
             result = run(spec, run_dir, base_command(spec))
-        (run_dir / "failed.json").unlink(missing_ok=True)  # a retried run that now completed
-        return result
-    except SIGTERMException:
-        # Preempted: not a failure. last.ckpt was saved; the same command resumes from it.
-        sys.exit(143)
-    except Exception as err:
-        message = one_line_error(err, spec)
-        with contextlib.suppress(OSError):  # the disk may be what failed
-            record_failure(spec, run_dir, err)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            # The other jobs go on; the end-of-sweep report lists this one and exits non-zero.
-            print(f"transfer_lab: job failed: {spec.run_name}: {message or err}", file=sys.stderr)
-            return {"status": "failed", "error": message or str(err)}
-        if message:
-            fail(message)
-        raise
+        except SIGTERMException:
+            # Preempted: not a failure. last.ckpt was saved; the same command resumes from it.
+            sys.exit(143)
+        except Exception as err:
+            message = one_line_error(err, spec)
+            with contextlib.suppress(OSError):  # the disk may be what failed
+                record_failure(spec, run_dir, err)
+            if HydraConfig.get().mode == RunMode.MULTIRUN:
+                # The other jobs go on; the job's line says it failed, the end-of-sweep report lists it and exits non-zero.
+                marker.error = (message or f"{type(err).__name__}: {err}").splitlines()[0]
+                return {"status": "failed", "error": message or str(err)}
+            if message:
+                fail(message)
+            raise
+        marker.result = result
+    (run_dir / "failed.json").unlink(missing_ok=True)  # a retried run that now completed
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        print(closing_line(result, Path(result.get("run_dir", run_dir)) / "result.json"), file=sys.stderr)
+    return result
 
 
 def one_line_error(err: Exception, spec: RunSpec) -> str | None:
