@@ -7,10 +7,13 @@ import sys
 import tempfile
 import traceback
 import warnings
+from importlib import resources
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
@@ -37,15 +40,51 @@ def command_line(program: str, argv: list[str] | None) -> str:
 
 
 def check_writable(root: str) -> None:
-    """Try to write where paths.root is (or would be created), rather than trust permission bits."""
+    """Try to create a folder where paths.root is (or would be created), rather than trust permission bits."""
     path = Path(root).absolute()
     while not path.exists():
         path = path.parent
+    if not path.is_dir():
+        fail(f"paths.root={root} cannot be created: {path} is a file, not a folder: choose another with paths.root=DIR")
     try:
-        with tempfile.TemporaryFile(dir=path):
-            pass
+        Path(tempfile.mkdtemp(dir=path)).rmdir()
     except OSError as err:
-        fail(f"paths.root={root} cannot be written ({path}: {err.strerror or err}): choose another with paths.root=DIR")
+        fail(f"paths.root={root} cannot be created: {path} does not accept new folders ({err.strerror or err}): "
+             f"choose another with paths.root=DIR")
+
+
+def config_groups() -> dict[str, list[str]]:
+    """The options of each of the package's config groups (conf/<group>/<option>.yaml); Hydra's own are Hydra's."""
+    conf = resources.files("transfer_lab.conf")
+    return {
+        group.name: sorted(option.name.removesuffix(".yaml") for option in group.iterdir() if option.name.endswith(".yaml"))
+        for group in conf.iterdir()
+        if group.is_dir() and group.name != "hydra" and not group.name.startswith("_")
+    }
+
+
+def check_group_options(argv: list[str]) -> None:
+    """An unknown preset or group option (+exp=anbb, model=alexnet_big) is one line with the valid options, exit 2."""
+    groups = config_groups()
+    try:
+        overrides = OverridesParser.create().parse_overrides([a for a in argv if "=" in a and not a.startswith("-")])
+    except HydraException:
+        return  # a syntax error: Hydra's own message names it
+    for override in overrides:
+        options = groups.get(override.key_or_group)
+        if options is None or override.is_delete():
+            continue
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+        for value in values:
+            if str(value) not in options:
+                kind = "preset" if override.key_or_group == "exp" else f"{override.key_or_group} option"
+                fail(f"{override.input_line}: {value!s} is not a {kind}; choose one of: {', '.join(options)}")
+
+
+def entry() -> None:
+    """The command line: group options checked first, then Hydra parses the rest and runs main."""
+    check_group_options(sys.argv[1:])
+    main()
 
 
 class CheckConfigBeforeRun(Callback):
