@@ -49,13 +49,17 @@ def test_a_single_run_ends_with_one_line_and_verbose_shows_lightning(cli, root):
     quiet = cli("+exp=base", "half=A", root=root)
     assert quiet.returncode == 0, quiet.stderr[-3000:]
     result = only("runs/*/*/baseA/*/result.json", root)
-    assert quiet.stderr.strip().splitlines()[-1] == f"baseA: top-1 {_top1(result)} ({os.cpu_count()} CPU threads); {result.absolute()}"
+    assert quiet.stderr.strip().splitlines()[-1] == f"baseA: top-1 {_top1(result)} ({_threads(os.cpu_count())}); {result.absolute()}"
     assert not any(notice in quiet.stdout + quiet.stderr for notice in LIGHTNING_NOTICES)
 
     verbose = cli("+exp=anb", "k=1", "verbose=true", root=root)
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     assert "GPU available" in verbose.stdout + verbose.stderr  # Hydra logs to stdout
-    assert re.search(r"^AnB k=1: top-1 [01]\.\d{4} \(\d+ CPU threads\); .*/result\.json$", verbose.stderr.strip().splitlines()[-1])
+    assert re.search(r"^AnB k=1: top-1 [01]\.\d{4} \(\d+ CPU threads?\); .*/result\.json$", verbose.stderr.strip().splitlines()[-1])
+
+
+def _threads(count: int) -> str:
+    return "1 CPU thread" if count == 1 else f"{count} CPU threads"
 
 
 def _top1(result: Path) -> str:

@@ -25,6 +25,7 @@ def quiet_libraries() -> None:
 
 def closing_line(result: dict, result_path) -> str:
     """A single run's last line: what it was, how it scored, on how many threads, where its record is."""
-    where = f"GPU {result['gpu_slot']}" if result.get("gpu_slot") is not None else f"{result.get('cpu_threads', '?')} CPU threads"
+    threads = result.get("cpu_threads", "?")
+    where = f"GPU {result['gpu_slot']}" if result.get("gpu_slot") is not None else f"{threads} CPU thread{'' if threads == 1 else 's'}"
     k = "" if result.get("k") in (0, None) else f" k={result['k']}"
     return f"{result['series']}{k}: top-1 {result['val_top1']:.4f} ({where}); {result_path}"
