@@ -153,10 +153,10 @@ class RunMarker:
 
     def __exit__(self, exc_type, exc, traceback):
         self.path.unlink(missing_ok=True)
-        manifest_path = os.environ.get(MANIFEST_ENV)
-        if not manifest_path or not Path(manifest_path).exists():
+        manifest = current_manifest()
+        if manifest is None:
             return
-        manifest, seconds = read_json(manifest_path), time.time() - self.started
+        manifest_path, seconds = os.environ[MANIFEST_ENV], time.time() - self.started
         job = next((j for j in manifest["jobs"] if Path(j["run_dir"]) == self.path.parent.absolute()), None)
         name = f"{job['series']}_k{job['k']}" if job and job["k"] else (job["series"] if job else self.path.parent.name)
         if self.result is not None and self.result.get("finished_at", 0) >= self.started:  # trained here, not "already done"

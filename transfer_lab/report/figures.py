@@ -2,6 +2,7 @@
 the mean of each point joined by a line; with several seeds, ±1 std bars and one small dot per run.
 Each is saved as PNG (for reading) and PDF (vector, for a paper)."""
 
+import textwrap
 from pathlib import Path
 
 from transfer_lab.report.findings import paper_numbers, paper_value
@@ -50,7 +51,7 @@ def _save(fig, path: Path, title: str, study: str, detail: str, legend_axes) -> 
     measured), legend below the plot."""
     from matplotlib.lines import Line2D
 
-    fig.suptitle(f"{title}\n{study}", fontsize=11)
+    fig.suptitle("\n".join([title, *textwrap.wrap(study, 95)]), fontsize=11)
     handles, labels = legend_axes.get_legend_handles_labels()
     if legend_axes.collections:  # run dots were drawn: one legend entry says what dots and bars are
         handles.append(Line2D([], [], color="0.4", marker="o", markersize=3, linestyle="none", alpha=0.6))
