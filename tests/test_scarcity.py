@@ -92,9 +92,9 @@ def test_the_scarcity_sweep_runs_through_the_cli_and_reports(cli, root):
     report = root / "reports" / "animalfashion-random-scarcity"
     assert (report / "scarcity.png").stat().st_size > 0 and (report / "scarcity.pdf").exists()
     text = (report / "report.md").read_text()
-    assert "## Scarce targets: animalfashion-random-alexnet_small-tiny" in text
+    assert "## Scarce targets: AnimalFashion-20, random class halves, small AlexNet" in text
     rows = [line for line in text.splitlines() if line.startswith(("| 3 |", "| 1000 |", "| all |"))]
-    assert len(rows) == 3 and all(row.count("(1)") == 3 for row in rows)
+    assert len(rows) == 3 and all(row.count("(1 seed") == 3 for row in rows)
     assert all("k=" in row for row in rows)
 
 
