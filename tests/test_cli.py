@@ -96,17 +96,39 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(cli, root, overrides, 
     assert not root.exists()
 
 
-def test_unknown_experiment_is_named_by_hydra(cli, root):
-    done = cli("+exp=nope", root=root)
-    assert done.returncode != 0 and "Could not find 'exp/nope'" in done.stderr
+@pytest.mark.parametrize("overrides, message", [
+    (["+exp=anbb"], "+exp=anbb: anbb is not a preset; choose one of: anb, base, bnb, grid,"),
+    (["+exp=anb", "k=3", "model=alexnet_big"], "model=alexnet_big: alexnet_big is not a model option; choose one of: alexnet, alexnet_small"),
+    (["-m", "+exp=grid", "recipe=tiny,tinyy"], "tinyy is not a recipe option; choose one of: embedded,"),
+])
+def test_an_unknown_preset_or_group_option_is_one_line_with_the_options(cli, root, overrides, message):
+    done = cli(*overrides, root=root, fast=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and message in done.stderr
     assert not root.exists()
+
+
+def test_help_shows_the_commands_the_config_groups_and_where_the_full_config_is(cli, root):
+    done = cli("--help", root=root)
+    assert done.returncode == 0
+    assert "python -m transfer_lab +exp=anb k=3 freeze=true" in done.stdout  # the README's one-run table
+    assert "python -m transfer_lab -m +exp=grid seed=0,1,2" in done.stdout
+    assert "model: alexnet, alexnet_small" in done.stdout and "exp: anb, base, bnb, grid" in done.stdout
+    assert "--cfg job" in done.stdout
+    assert "powered by Hydra" not in done.stdout and "_target_" not in done.stdout  # no config dump
+
+
+def test_a_root_under_a_folder_that_takes_no_new_folders_says_so(cli):
+    done = cli("+exp=anb", "k=3", root=Path("/proc/nope"))
+    assert done.returncode == 2
+    assert "paths.root=/proc/nope cannot be created: /proc does not accept new folders" in done.stderr
 
 
 def test_unwritable_root_is_refused_before_work(cli, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     done = cli("+exp=anb", "k=3", root=blocker / "outputs")
-    assert done.returncode == 2 and "cannot be written" in done.stderr
+    assert done.returncode == 2 and "a-file is a file, not a folder" in done.stderr
     assert blocker.read_text() == "not a folder"
 
 

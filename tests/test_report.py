@@ -18,16 +18,19 @@ def record(folder: Path, name: str, series: str, k: int, top1: float, **extra) -
     (run / "result.json").write_text(json.dumps(fields | extra))
 
 
-def paper_like_study(folder: Path) -> None:
-    """Two seeds of base B (0.60, 0.70), AnB falling with k, BnB dipping at k=4, AnB+ above base."""
-    record(folder, "bB0", "baseB", 0, 0.60)
-    record(folder, "bB1", "baseB", 0, 0.70, seed=1)
-    record(folder, "bA0", "baseA", 0, 0.64)
-    for k in range(1, 8):
-        record(folder, f"anb{k}", "AnB", k, 0.66 - 0.02 * (k - 1))
-        record(folder, f"bnb{k}", "BnB", k, 0.55 if k == 4 else 0.65)
-        record(folder, f"anbp{k}", "AnB+", k, 0.70)
-        record(folder, f"bnbp{k}", "BnB+", k, 0.66)
+def paper_like_study(folder: Path, seeds=(0, 1), spread: float = 0.002, anb7: bool = True) -> None:
+    """Base B at 0.65, AnB falling with k, BnB dipping at k=4, AnB+ above base; each point's seeds
+    `spread` apart (seed s adds s * spread)."""
+    for seed in seeds:
+        shift = seed * spread
+        record(folder, f"bB{seed}", "baseB", 0, 0.65 + shift, seed=seed)
+        record(folder, f"bA{seed}", "baseA", 0, 0.64 + shift, seed=seed)
+        for k in range(1, 8):
+            if k < 7 or anb7:
+                record(folder, f"anb{k}-{seed}", "AnB", k, 0.66 - 0.02 * (k - 1) + shift, seed=seed)
+            record(folder, f"bnb{k}-{seed}", "BnB", k, (0.55 if k == 4 else 0.65) + shift, seed=seed)
+            record(folder, f"anbp{k}-{seed}", "AnB+", k, 0.70 + shift, seed=seed)
+            record(folder, f"bnbp{k}-{seed}", "BnB+", k, 0.66 + shift, seed=seed)
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -36,41 +39,95 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def test_summary_has_the_known_means_stds_and_counts(tmp_path):
-    paper_like_study(tmp_path / "runs")
+    paper_like_study(tmp_path / "runs", spread=0.1)
     write_report([tmp_path / "runs"], tmp_path / "report")
     summary = {(r["series"], int(r["k"])): r for r in read_csv(tmp_path / "report" / "summary.csv")}
-    assert float(summary[("baseB", 0)]["mean"]) == pytest.approx(0.65)
+    assert float(summary[("baseB", 0)]["mean"]) == pytest.approx(0.70)
     assert float(summary[("baseB", 0)]["std"]) == pytest.approx(0.0707107, rel=1e-4)
     assert int(summary[("baseB", 0)]["n"]) == 2
-    assert float(summary[("AnB", 7)]["mean"]) == pytest.approx(0.54)
-    assert len(read_csv(tmp_path / "report" / "results.csv")) == 3 + 4 * 7
+    assert float(summary[("AnB", 7)]["mean"]) == pytest.approx(0.59)
+    assert len(read_csv(tmp_path / "report" / "results.csv")) == 2 * (2 + 4 * 7)
     for name in ("transfer.png", "transfer.pdf", "report.md"):
         assert (tmp_path / "report" / name).stat().st_size > 0
 
 
-def test_boosts_and_findings_are_computed_from_the_numbers(tmp_path):
-    paper_like_study(tmp_path / "runs")
+def test_with_several_seeds_cells_show_mean_std_and_findings_hold_beyond_the_spread(tmp_path):
+    paper_like_study(tmp_path / "runs", seeds=(0, 1, 2))
     text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
+    assert "| baseB | 0.6520 ± 0.0020 (3 seeds) |" in text
     assert "| 1-7 | +5.00 pp | +4.00 pp |" in text  # AnB+ 0.70 vs base 0.65 and vs BnB+ 0.66
-    assert "| Layers 1-2 transfer well (frozen AnB at k=1,2 within 1 pp of base B or above) | holds |" in text
-    assert "| Frozen AnB drops with k (AnB at k=7 more than 1 pp below k=1) | holds |" in text
-    assert "| BnB dips in the middle (some k in 3-6 more than 1 pp below both k=1,2 and k=7) | holds |" in text
-    assert "| AnB+ at or above base (mean over k within 1 pp of base B or above) | holds |" in text
-    assert "| The dissimilar split drops more | not evaluable |" in text
+    assert "| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | holds | AnB(7) - AnB(1) = -12.00 pp; seed spread ±0.20 pp; n=3 |" in text
+    assert "| BnB dips in the middle (co-adapted layers): some k in 3-6 more than 1 pp below both ends | holds |" in text
+    assert "BnB(4) - min(BnB(1,2), BnB(7)) = -10.00 pp" in text
+    assert "| Fine-tuned AnB+ at or above base B (the generalization boost): mean over k within 1 pp or above | holds |" in text
+    assert "(indicative only" not in text and "seed=0,1,2" not in text
+    assert "min(BnB(1,2), BnB(7))** = the lower of" in text  # the notation is spelled out
+    assert "Yosinski, Clune, Bengio and Lipson" in text and "NIPS 2014" in text
+
+
+def test_a_difference_inside_the_seed_spread_is_within_noise(tmp_path):
+    paper_like_study(tmp_path / "runs", seeds=(0, 1, 2), anb7=False)
+    for seed, top1 in ((0, 0.45), (1, 0.65), (2, 0.85)):  # AnB at k=7: mean 0.65, std 20 pp
+        record(tmp_path / "runs", f"anb7-wide-{seed}", "AnB", 7, top1, seed=seed, n_classes=10, n_val_images=2000)
+    text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
+    assert "| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | within noise (the difference is inside the seed spread; holds on the means) |" in text
+
+
+def test_one_seed_has_no_plus_minus_and_its_verdicts_are_indicative_only(tmp_path):
+    paper_like_study(tmp_path / "runs", seeds=(0,))
+    text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
+    assert "±" not in text.split("## ")[-1].split("![")[0]  # the study's table
+    assert "| baseB | 0.6500 (1 seed) |" in text
+    assert "| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | holds (indicative only: 1 seed) | AnB(7) - AnB(1) = -12.00 pp; n=1 |" in text
+    assert "python -m transfer_lab -m +exp=grid seed=0,1,2 model=alexnet_small recipe=embedded" in text
 
 
 def test_findings_that_do_not_hold_are_reported_as_such(tmp_path):
-    record(tmp_path / "runs", "bB", "baseB", 0, 0.80)
-    for k in range(1, 8):
-        record(tmp_path / "runs", f"anb{k}", "AnB", k, 0.60)  # flat and far below base
+    for seed in (0, 1):
+        record(tmp_path / "runs", f"bB{seed}", "baseB", 0, 0.80 + 0.001 * seed, seed=seed)
+        for k in range(1, 8):
+            record(tmp_path / "runs", f"anb{k}-{seed}", "AnB", k, 0.60 + 0.001 * seed, seed=seed)  # flat, far below base
     text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
-    assert "| Layers 1-2 transfer well (frozen AnB at k=1,2 within 1 pp of base B or above) | does not hold |" in text
-    assert "| Frozen AnB drops with k (AnB at k=7 more than 1 pp below k=1) | does not hold |" in text
-    assert "| BnB dips in the middle | not evaluable |" in text
+    assert "| Layers 1-2 transfer well: frozen AnB at k=1,2 within 1 pp of base B or above | does not hold |" in text
+    assert "| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | within noise" in text  # 0.0 pp
+    assert "| BnB dips in the middle (co-adapted layers): some k in 3-6 more than 1 pp below both ends | not evaluable |" in text
+
+
+def test_networks_at_chance_are_flagged_and_their_findings_not_evaluable(tmp_path):
+    """The ImageNet-shaped smoke grid: 500 classes, every network at 1/500."""
+    at_chance = dict(dataset="imagenet", model="alexnet", recipe="paper", n_classes=500, n_val_images=1000)
+    for seed in (0, 1):
+        record(tmp_path / "runs", f"bB{seed}", "baseB", 0, 0.002, seed=seed, **at_chance)
+        for k in range(1, 8):
+            for series in ("AnB", "AnB+", "BnB"):
+                record(tmp_path / "runs", f"{series}{k}-{seed}", series, k, 0.002, seed=seed, **at_chance)
+    text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
+    assert "**44 of 44 runs are at chance**" in text
+    assert "0.0020 ± 0.0000 (2 seeds, 2 at chance)" in text
+    verdicts = [line.split(" | ")[1] for line in text.splitlines() if line.startswith("| ") and " | " in line
+                and ("Layers 1-2" in line or "drops with k:" in line or "dips" in line or "AnB+ at or above" in line)]
+    assert verdicts == ["not evaluable: networks at chance"] * 4
+    assert "| holds" not in text and "| does not hold" not in text
+
+
+def test_a_network_above_chance_is_not_flagged(tmp_path):
+    paper_like_study(tmp_path / "runs", seeds=(0, 1))
+    text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
+    assert "at chance**" not in text and "(2 seeds, " not in text
+
+
+def test_report_of_a_runs_folder_goes_where_the_sweep_puts_it(tmp_path, monkeypatch, capsys):
+    """`python -m transfer_lab.report outputs/runs/animalfashion` -> outputs/reports/animalfashion-random/."""
+    paper_like_study(tmp_path / "outputs" / "runs" / "animalfashion" / "random-s0")
+    monkeypatch.chdir(tmp_path)
+    main(["outputs/runs/animalfashion"])
+    assert (tmp_path / "outputs" / "reports" / "animalfashion-random" / "report.md").exists()
+    assert capsys.readouterr().out.strip() == f"report: {tmp_path / 'outputs' / 'reports' / 'animalfashion-random' / 'report.md'}"
+    assert not (tmp_path / "outputs" / "runs" / "reports").exists()
 
 
 def test_the_natman_study_is_reported_beside_random_and_drives_the_dissimilarity_finding(tmp_path):
-    paper_like_study(tmp_path / "runs")
+    paper_like_study(tmp_path / "runs", seeds=(0,))
     natman = dict(STUDY, split="natman")
     for name, series, k, top1 in [("nA", "baseA", 0, 0.7), ("nB", "baseB", 0, 0.7)] + [
         (f"{s}{k}", s, k, 0.5) for s in ("AnB", "BnA") for k in range(1, 8)
@@ -79,7 +136,7 @@ def test_the_natman_study_is_reported_beside_random_and_drives_the_dissimilarity
     out = tmp_path / "report"
     text = write_report([tmp_path / "runs"], out).read_text()
     assert (out / "natman.png").exists() and (out / "transfer.png").exists()
-    assert "| The dissimilar split drops more (natman transfer more than 1 pp further below its base than random AnB) | holds |" in text
+    assert "| The dissimilar split drops more: natman transfer more than 1 pp further below its base than random AnB | holds (indicative only: 1 seed) |" in text
     assert "2 studies" in text
 
 
@@ -146,9 +203,9 @@ def test_the_scarcity_table_shows_each_treatment_at_its_best_k_per_n(tmp_path):
     text = write_report([tmp_path / "runs"], out).read_text()
     assert (out / "scarcity.png").stat().st_size > 0 and (out / "scarcity.pdf").exists()
     assert "| images per class | scratch | frozen, best k | fine-tuned, best k | fine-tuned - scratch |" in text
-    assert "| 1 | 0.2000 ± 0.0141 (2) | 0.5000 ± 0.0000 (1), k=3 | 0.5500 ± 0.0000 (1), k=3 | +35.00 pp |" in text
-    assert "| 10 | 0.5000 ± 0.0141 (2) | 0.6000 ± 0.0000 (1), k=1 | 0.6600 ± 0.0000 (1), k=1 | +16.00 pp |" in text
-    assert "| all | 0.9000 ± 0.0141 (2) | 0.8900 ± 0.0000 (1), k=1 | 0.9200 ± 0.0000 (1), k=1 | +2.00 pp |" in text
+    assert "| 1 | 0.2000 ± 0.0141 (2 seeds) | 0.5000 (1 seed), k=3 | 0.5500 (1 seed), k=3 | +35.00 pp |" in text
+    assert "| 10 | 0.5000 ± 0.0141 (2 seeds) | 0.6000 (1 seed), k=1 | 0.6600 (1 seed), k=1 | +16.00 pp |" in text
+    assert "| all | 0.9000 ± 0.0141 (2 seeds) | 0.8900 (1 seed), k=1 | 0.9200 (1 seed), k=1 | +2.00 pp |" in text
     # Each N is its own study: never averaged with the others.
     summary = {(r["target_per_class"], r["series"], int(r["k"])): float(r["mean"]) for r in read_csv(out / "summary.csv")}
     assert summary[("1", "baseB", 0)] == pytest.approx(0.20) and summary[("", "baseB", 0)] == pytest.approx(0.90)
@@ -174,12 +231,12 @@ def test_random_filters_are_drawn_and_tabled(tmp_path):
     out = tmp_path / "report"
     text = write_report([tmp_path / "runs"], out).read_text()
     assert (out / "random_filters.png").stat().st_size > 0
-    assert "| randomA |  | 0.5000 ± 0.0000 (1) | 0.4000 ± 0.0000 (1) | 0.0100 ± 0.0000 (1) |" in text
+    assert "| randomA |  | 0.5000 (1 seed) | 0.4000 (1 seed) | 0.0100 (1 seed) |" in text
     assert "[paper" not in text
 
 
 def test_imagenet_random_filters_show_the_papers_numbers(tmp_path):
     random_filters_study(tmp_path / "runs", dataset="imagenet", model="alexnet", recipe="paper")
     text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
-    assert "0.5800 ± 0.0000 (1) [paper 0.5763]" in text  # the normal 1000-class network
-    assert "0.4000 ± 0.0000 (1) [paper 0.4026]" in text  # random_frozen, n=2
+    assert "0.5800 (1 seed) [paper 0.5763]" in text  # the normal 1000-class network
+    assert "0.4000 (1 seed) [paper 0.4026]" in text  # random_frozen, n=2

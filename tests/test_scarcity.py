@@ -73,7 +73,7 @@ def test_the_scarcity_sweep_runs_through_the_cli_and_reports(cli, root):
     jobs = ["data.target_per_class=3,1000,null", "run=baseB,AnB_k1,AnB+_k1,AnB+_k2"]
     done = cli("-m", "+exp=scarcity", *jobs, *QUICK, root=root)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "sweep progress: 12 done, 0 running, 0 failed, 0 left" in done.stderr
+    assert "sweep finished: 12 done, 0 failed, 0 left" in done.stderr
     found = results(root)
     scarce = [r for r in found if r["target_per_class"] == 3]
     assert sorted((r["series"], r["k"]) for r in scarce) == [("AnB", 1), ("AnB+", 1), ("AnB+", 2), ("baseB", 0)]
@@ -92,9 +92,9 @@ def test_the_scarcity_sweep_runs_through_the_cli_and_reports(cli, root):
     report = root / "reports" / "animalfashion-random-scarcity"
     assert (report / "scarcity.png").stat().st_size > 0 and (report / "scarcity.pdf").exists()
     text = (report / "report.md").read_text()
-    assert "## Scarce targets: animalfashion-random-alexnet_small-tiny" in text
+    assert "## Scarce targets: AnimalFashion-20, random class halves, small AlexNet" in text
     rows = [line for line in text.splitlines() if line.startswith(("| 3 |", "| 1000 |", "| all |"))]
-    assert len(rows) == 3 and all(row.count("(1)") == 3 for row in rows)
+    assert len(rows) == 3 and all(row.count("(1 seed") == 3 for row in rows)
     assert all("k=" in row for row in rows)
 
 

@@ -25,7 +25,7 @@ def test_the_grid_runs_every_job_reports_and_resumes_without_training(cli, root)
     assert sorted(r["series"] + str(r["k"]) for r in found.values()) == sorted(
         ["baseA0", "baseB0"] + [f"{s}{k}" for s in ("BnB", "BnB+", "AnB", "AnB+") for k in range(1, 8)]
     )
-    assert "sweep progress: 30 done, 0 running, 0 failed, 0 left" in done.stderr
+    assert "sweep finished: 30 done, 0 failed, 0 left" in done.stderr
     assert len(list(root.glob("bases/*/base.json"))) == 2  # each base trained once
     assert {r["cpu_threads"] for r in found.values()} == {max(1, os.cpu_count() // parallel_jobs())}  # cores shared
 
@@ -52,7 +52,7 @@ def test_a_failing_job_does_not_stop_the_sweep_and_is_retried(cli, root):
     assert len(results(root)) == 1
     failed = [json.loads(p.read_text()) for p in root.glob("runs/**/failed.json")]
     assert len(failed) == 1 and "dropout" in failed[0]["error"]
-    assert "1 of 2 jobs failed" in done.stderr
+    assert "1 of 2 jobs failed" in done.stderr and "baseA: failed: " in done.stderr
     report = (root / "reports" / "animalfashion-random" / "report.md").read_text()
     assert "1 failed" in report and "dropout" in report
 
@@ -78,11 +78,11 @@ def test_parallel_jobs_each_get_a_gpu_of_their_own(cli, root, tmp_path):
     busy.acquire()
     try:
         env = {"TRANSFER_LAB_FAKE_GPUS": "2", "TRANSFER_LAB_LOCK_DIR": str(locks)}
-        done = cli("-m", "+exp=base", "half=A,B", "seed=0,1", "hydra/launcher=local", *QUICK, root=root, env=env)
+        done = cli("-m", "+exp=base", "half=A,B", "seed=0,1", "hydra/launcher=local", "verbose=true", *QUICK, root=root, env=env)
     finally:
         busy.release()
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "n_jobs=2" in done.stdout + done.stderr  # the local launcher: one worker per (fake) GPU
+    assert "n_jobs=2" in done.stdout + done.stderr  # the local launcher: one worker per (fake) GPU (Hydra logs it with verbose=true)
     runs = list(results(root).values())
     assert len(runs) == 4 and {r["gpu_slot"] for r in runs} == {1}
     assert not shared_a_device_at_once(runs), "two jobs trained on one GPU at once"

@@ -1,3 +1,3 @@
-from transfer_lab.cli import main
+from transfer_lab.cli import entry
 
-main()
+entry()

@@ -14,6 +14,12 @@ import numpy as np
 import torch
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: restored at once
+    os.umask(mask)
+    return mask
+
+
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -21,6 +27,8 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        # mkstemp makes the file owner-only (0600); the finished file gets the mode any tool's would (umask).
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -32,6 +32,11 @@ def run_name(*, _root_) -> str:
         return "invalid-config"  # never created: the config check stops the run first
 
 
+def log_level(verbose) -> str:
+    """Hydra's own log level: its launch notices only with verbose=true."""
+    return "INFO" if verbose else "WARNING"
+
+
 def parallel_jobs() -> int:
     from transfer_lab.devices import parallel_jobs as count
 
@@ -43,3 +48,4 @@ def register() -> None:
     OmegaConf.register_new_resolver("tl.run_name", run_name, replace=True)
     OmegaConf.register_new_resolver("tl.parallel_jobs", parallel_jobs, replace=True)
     OmegaConf.register_new_resolver("tl.loader_threads", loader_threads, replace=True)
+    OmegaConf.register_new_resolver("tl.log_level", log_level, replace=True)

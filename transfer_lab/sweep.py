@@ -1,13 +1,17 @@
-"""Sweeps (Hydra multiruns) of the study: checked up front, with a progress line and a report.
+"""Sweeps (Hydra multiruns) of the study: checked up front, one line per finished job, and a report.
 
 A Hydra callback expands the sweep's jobs exactly as Hydra's basic sweeper does, checks every job's
 config and inputs before the first job starts (bad input stops the sweep before any training) and
-writes the sweep's job list (a manifest) that each job reads to print a progress line and that the
-end-of-sweep report covers. Jobs whose result.json already exists for the same config finish at
-once ("already done"), so re-running a sweep resumes it.
+writes the sweep's job list (a manifest) that each job reads to print its line (name, top-1,
+seconds, the sweep's progress and ETA) and that the end-of-sweep report covers. Jobs whose
+result.json already exists for the same config finish at once ("already done"), so re-running a
+sweep resumes it. The ETA comes from the measured time per network of each kind (base, frozen,
+fine-tuned), which each job that trained appends to the manifest's times file.
 """
 
+import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -54,7 +58,7 @@ def plan_sweep(config: DictConfig) -> Path:
             fail(f"job {' '.join(overrides)}: {str(err).splitlines()[0]}")
         run_dir = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
         jobs.append({"overrides": overrides, "run_dir": str(run_dir.absolute()), "series": spec.series, "k": spec.k,
-                     "wandb_group": study_group(spec)})
+                     "network": network_kind(spec), "wandb_group": study_group(spec)})
     workers = int(config.hydra.launcher.get("n_jobs") or config.hydra.launcher.get("array_parallelism") or 1)
     manifest = Path(str(config.paths.root)) / "sweeps" / f"{time.strftime('%Y%m%d-%H%M%S')}-{stable_hash(jobs)[:8]}.json"
     write_json(manifest, {"jobs": jobs, "workers": workers, "started": time.time()})
@@ -76,21 +80,51 @@ def job_state(run_dir: Path) -> str:
     return "left"
 
 
-def progress_line(manifest: dict) -> str:
+def network_kind(spec) -> str:
+    """What a job trains, for the ETA: networks of one kind take about as long as each other."""
+    if spec.kind != "transfer":
+        return spec.kind
+    return "frozen" if spec.freeze else "fine-tuned"
+
+
+def times_path(manifest_path: str | Path) -> Path:
+    return Path(manifest_path).with_suffix(".times.jsonl")
+
+
+def measured_times(manifest_path: str | Path) -> list[dict]:
+    path = times_path(manifest_path)
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def progress_line(manifest: dict, times: list[dict]) -> str:
+    """done / failed / left (running ones count as left), and the time left if any job has been measured."""
     states = [job_state(Path(job["run_dir"])) for job in manifest["jobs"]]
-    counts = {state: states.count(state) for state in ("done", "running", "failed", "left")}
-    line = ", ".join(f"{n} {state}" for state, n in counts.items())
-    finished_here = [job for job in manifest["jobs"] if _finished_after(job, manifest["started"])]
-    to_go = counts["left"] + counts["running"]
-    if finished_here and to_go:
-        per_job = (time.time() - manifest["started"]) * manifest["workers"] / len(finished_here)
-        line += f"; about {_duration(per_job * to_go / manifest['workers'])} left"
-    return line
+    left = states.count("left") + states.count("running")
+    line = f"{states.count('done')} done, {states.count('failed')} failed, {left} left"
+    seconds = time_left(manifest, states, times)
+    return line + (f"; about {_duration(seconds)} left" if left and seconds is not None else "")
 
 
-def _finished_after(job: dict, started: float) -> bool:
-    result = Path(job["run_dir"]) / "result.json"
-    return result.exists() and result.stat().st_mtime >= started
+def time_left(manifest: dict, states: list[str], times: list[dict]) -> float | None:
+    """The jobs left at the mean measured time of their kind of network (of all kinds where not yet
+    measured), minus what running jobs have already spent, over the parallel workers."""
+    if not times:
+        return None
+    per_kind = {kind: statistics.fmean(t["seconds"] for t in times if t["network"] == kind) for kind in {t["network"] for t in times}}
+    overall = statistics.fmean(t["seconds"] for t in times)
+    total = 0.0
+    for job, state in zip(manifest["jobs"], states):
+        if state in ("left", "running"):
+            expected = per_kind.get(job.get("network"), overall)
+            total += max(0.0, expected - _running_for(Path(job["run_dir"]))) if state == "running" else expected
+    return total / manifest["workers"]
+
+
+def _running_for(run_dir: Path) -> float:
+    try:
+        return time.time() - float(read_json(run_dir / "running.json")["started"])
+    except (OSError, ValueError, KeyError):
+        return 0.0
 
 
 def _duration(seconds: float) -> str:
@@ -104,20 +138,35 @@ def current_manifest() -> dict | None:
 
 
 class RunMarker:
-    """running.json in the run folder while the job runs (for the sweep's progress line)."""
+    """running.json in the run folder while the job runs; in a sweep, the job's line when it ends:
+    its name, top-1 (set `result` on the marker) or error, seconds, and the sweep's progress."""
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / "running.json"
+        self.result: dict | None = None
+        self.error: str | None = None
 
     def __enter__(self):
         write_owner(self.path)
+        self.started = time.time()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, traceback):
         self.path.unlink(missing_ok=True)
         manifest = current_manifest()
-        if manifest is not None:
-            print(f"sweep progress: {progress_line(manifest)}", file=sys.stderr)
+        if manifest is None:
+            return
+        manifest_path, seconds = os.environ[MANIFEST_ENV], time.time() - self.started
+        job = next((j for j in manifest["jobs"] if Path(j["run_dir"]) == self.path.parent.absolute()), None)
+        name = f"{job['series']}_k{job['k']}" if job and job["k"] else (job["series"] if job else self.path.parent.name)
+        if self.result is not None and self.result.get("finished_at", 0) >= self.started:  # trained here, not "already done"
+            with open(times_path(manifest_path), "a") as f:  # one short line per job: appends do not interleave
+                f.write(json.dumps({"network": job.get("network") if job else None, "seconds": seconds}) + "\n")
+        if self.result is not None:
+            outcome = f"top-1 {self.result['val_top1']:.4f}"
+        else:
+            outcome = f"failed: {self.error or (exc_type.__name__ if exc_type else 'unknown error')}"
+        print(f"{name}: {outcome}, {seconds:.0f} s | {progress_line(manifest, measured_times(manifest_path))}", file=sys.stderr)
 
 
 class StudySweep(Callback):
@@ -130,7 +179,7 @@ class StudySweep(Callback):
         # Inherited by the jobs (in this process or launcher workers).
         os.environ[MANIFEST_ENV] = str(manifest)
         os.environ[PARALLEL_JOBS_ENV] = str(jobs["workers"])
-        print(f"sweep of {len(jobs['jobs'])} jobs ({manifest}): {progress_line(jobs)}", file=sys.stderr)
+        print(f"sweep of {len(jobs['jobs'])} jobs, {jobs['workers']} at a time ({manifest}): {progress_line(jobs, [])}", file=sys.stderr)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         from transfer_lab.report import log_to_wandb, write_report
@@ -141,12 +190,12 @@ class StudySweep(Callback):
         run_dirs = [Path(job["run_dir"]) for job in manifest["jobs"]]
         out = Path(str(config.report_dir))
         try:
-            write_report([d for d in run_dirs if d.exists()], out)
+            report = write_report([d for d in run_dirs if d.exists()], out)
             if str(config.logger.get("_target_", "")).endswith("WandbLogger"):
                 log_to_wandb(out, config.logger.project, manifest["jobs"][0]["wandb_group"])
-            print(f"sweep finished: {progress_line(manifest)}; report in {out}", file=sys.stderr)
+            print(f"sweep finished: {progress_line(manifest, [])}; report: {report}", file=sys.stderr)
         except ConfigError as err:
-            print(f"sweep finished: {progress_line(manifest)}; no report: {err}", file=sys.stderr)
+            print(f"sweep finished: {progress_line(manifest, [])}; no report: {err}", file=sys.stderr)
         failed = [job for job in manifest["jobs"] if job_state(Path(job["run_dir"])) == "failed"]
         if failed:
             for job in failed:

@@ -1,0 +1,150 @@
+"""The study's report: `python -m transfer_lab.report DIR [DIR ...] [--out OUT] [--wandb PROJECT]`.
+
+Collects every result.json (completed runs) and failed.json (failed runs) under the given folders
+and writes into one folder (default: reports/<dataset>-<split>/ under the paths.root the first
+folder belongs to, as a sweep does):
+  results.csv        one row per run, every result field (failed runs with their error)
+  summary.csv        mean, standard deviation, count and runs at chance of val top-1 per study, series and k
+  transfer.png/.pdf  paper Figure 2 style (random split): top-1 vs k and relative to base B
+  natman.png/.pdf    paper Figure 3 style (natural vs man-made), when such runs are present
+  random_filters.png/.pdf  paper Figure 3 random-filters control (split=all), when such runs are present
+  scarcity.png/.pdf  target top-1 vs training images per class (scratch, frozen and fine-tuned
+                     transfer at their best k), when runs with data.target_per_class are present
+  report.md          the tables, Table 1 style boosts of AnB+, the paper's findings checked against
+                     the numbers with a verdict that says how sure it is, the paper's own numbers on
+                     ImageNet, and failed runs
+A study is one (dataset, split, model, recipe, training images per class of the target): runs of
+different studies are never averaged together; seeds and split seeds of one study are pooled, as
+in the paper. Studies that differ only in images per class form a scarcity family (one figure).
+
+Modules: records (collecting and summarising), findings (what the numbers say), figures, markdown.
+"""
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+from transfer_lab.errors import ConfigError
+from transfer_lab.report.figures import natman_figure, random_filters_figure, scarcity_figure, transfer_figure
+from transfer_lab.report.markdown import header, scarcity_markdown, study_markdown
+from transfer_lab.report.records import (
+    STUDY_KEYS, Study, collect, scarcity_families, scarcity_points, study_name, study_of, study_order, study_title,
+    summarise,
+)
+
+FIRST_COLUMNS = ["status", *STUDY_KEYS, "split_seed", "seed", "series", "k", "freeze", "val_top1", "val_top1_best"]
+# The figure of each kind of split: its file name and how it is drawn.
+FIGURES = {"random": ("transfer", transfer_figure), "natman": ("natman", natman_figure),
+           "all": ("random_filters", random_filters_figure)}
+
+
+def write_csv(path: Path, rows: list[dict], first: list[str]) -> None:
+    columns = [c for c in first if any(c in r for r in rows)]
+    columns += sorted({key for r in rows for key in r} - set(columns))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({key: json.dumps(v) if isinstance(v, (list, dict)) else v for key, v in r.items()})
+
+
+def paths_root_of(folder: Path) -> Path:
+    """The paths.root a runs folder belongs to: the parent of its `runs` folder (outputs/runs/x -> outputs)."""
+    folder = Path(folder).absolute()
+    for path in (folder, *folder.parents):
+        if path.name == "runs":
+            return path.parent
+    return folder
+
+
+def default_report_dir(folder: Path, records: list[dict]) -> Path:
+    """Where a sweep writes the report of these runs: <paths.root>/reports/<dataset>-<split>."""
+    datasets = sorted({str(r.get("dataset", "unknown")) for r in records})
+    splits = sorted({str(r.get("split", "unknown")) for r in records})
+    return paths_root_of(folder) / "reports" / f"{'+'.join(datasets)}-{'+'.join(splits)}"
+
+
+def write_report(folders: list[Path], out: Path | None = None) -> Path:
+    """Write the report of every run under `folders` into `out` (default_report_dir when None); returns report.md."""
+    records = collect(folders)
+    out = Path(out) if out is not None else default_report_dir(folders[0], records)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarise(records)
+    write_csv(out / "results.csv", records, FIRST_COLUMNS)
+    write_csv(out / "summary.csv", summary, [*STUDY_KEYS, "series", "k", "mean", "std", "n", "at_chance"])
+
+    keys = sorted({study_of(r) for r in records}, key=study_order)
+    studies = {key: Study(key, summary, records) for key in keys}
+    figure_names = _figure_names(keys)
+    root = paths_root_of(folders[0])
+    paths_root = None if root == Path.cwd() / "outputs" else str(root)
+    lines = header(list(studies.values()), _describe(folders))
+    families = scarcity_families(keys)
+    for family, members in families.items():
+        figure = "scarcity" if len(families) == 1 else f"scarcity-{'-'.join(map(str, family))}"
+        points = scarcity_points([studies[key] for key in members])
+        scarcity_figure(points, [studies[key] for key in members], out / figure)
+        lines += scarcity_markdown(study_title((*family, None)), points, figure, family[:2] == ("imagenet", "all"))
+    for key in keys:
+        natman = next((studies[k] for k in keys if k[0] == key[0] and k[1] == "natman" and k[2:] == key[2:]), None)
+        figure = figure_names.get(key)
+        if figure:
+            FIGURES[key[1]][1](studies[key], out / figure)
+        lines += study_markdown(studies[key], natman, figure, paths_root)
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _describe(folders: list[Path]) -> str:
+    if len(folders) <= 3:
+        return ", ".join(map(str, folders))
+    return f"{len(folders)} run folders under {os.path.commonpath([str(Path(f).absolute()) for f in folders])}"
+
+
+def _figure_names(keys: list[tuple]) -> dict[tuple, str]:
+    """transfer / natman / random_filters, with the study's name appended when several studies would share one."""
+    names = {}
+    for kind, (base, _) in FIGURES.items():
+        of_kind = [key for key in keys if key[1] == kind]
+        for key in of_kind:
+            names[key] = base if len(of_kind) == 1 else f"{base}-{study_name(key)}"
+    return names
+
+
+def log_to_wandb(out: Path, project: str, group: str | None) -> None:
+    """An analysis run holding the summary table and the figures."""
+    import wandb
+
+    with open(out / "summary.csv") as f:
+        rows = list(csv.reader(f))
+    run = wandb.init(project=project, group=group, job_type="analysis", name=f"report-{out.name}", dir=str(out))
+    try:
+        run.log({"summary": wandb.Table(columns=rows[0], data=rows[1:])})
+        for figure in sorted(out.glob("*.png")):
+            run.log({figure.stem: wandb.Image(str(figure))})
+        run.save(str(out / "report.md"), base_path=str(out), policy="now")
+    finally:
+        run.finish()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m transfer_lab.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+", type=Path, help="folders holding runs (searched recursively)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report folder (default: <paths.root>/reports/<dataset>-<split>, paths.root being where the first folder's runs/ is)")
+    parser.add_argument("--wandb", metavar="PROJECT", default=None, help="also log an analysis run to this W&B project")
+    parser.add_argument("--group", default=None, help="W&B group of the analysis run")
+    args = parser.parse_args(argv)
+    try:
+        path = write_report(args.folders, args.out)
+    except ConfigError as err:
+        print(f"transfer_lab.report: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    if args.wandb:
+        log_to_wandb(path.parent, args.wandb, args.group)
+    print(f"report: {path}")

@@ -1,0 +1,3 @@
+from transfer_lab.report import main
+
+main()
