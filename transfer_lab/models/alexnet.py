@@ -27,6 +27,7 @@ class LocalResponseNorm(nn.Module):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x):
+        x = x.float()  # fp32 under bf16 autocast too: the window sums squares of Caffe-scale activations
         channels = x.shape[1]
         squares = F.pad(x * x, (0, 0, 0, 0, self.size // 2, (self.size - 1) // 2))
         window = squares[:, :channels]
