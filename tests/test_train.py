@@ -7,7 +7,7 @@ import torch
 
 from transfer_lab.compose import compose_config
 from transfer_lab.spec import spec_from_config
-from transfer_lab.train import build_module, build_trainer, compile_enabled
+from transfer_lab.train import build_module, build_trainer, compile_enabled, validation_schedule
 
 
 def trainer_for(tmp_path, *overrides: str):
@@ -27,7 +27,8 @@ def test_a_disabled_progress_bar_stays_off(tmp_path):
 
 @pytest.mark.parametrize(
     "max_steps, every, evaluations",
-    [(2, 3, 1), (4, 3, 2), (6, 3, 2)],  # ends before the first validation / between two / on one (not repeated)
+    # ends before the first validation / between two / on one (not repeated) / null: the final weights only
+    [(2, 3, 1), (4, 3, 2), (6, 3, 2), (5, "null", 1)],
 )
 def test_every_run_ends_with_one_validation_of_its_final_weights(cli, root, max_steps, every, evaluations):
     done = cli("+exp=base", "half=A", f"recipe.max_steps={max_steps}", f"recipe.val_check_interval={every}",
@@ -37,6 +38,19 @@ def test_every_run_ends_with_one_validation_of_its_final_weights(cli, root, max_
     result = json.loads(path.read_text())
     assert result["steps"] == max_steps and result["val_evaluations"] == evaluations
     assert result["val_top1"] is not None and result["val_top5"] is not None
+
+
+@pytest.mark.parametrize(
+    "schedule, arguments",
+    [
+        ({"max_epochs": 12, "max_steps": -1, "val_check_interval": None}, {"val_check_interval": 1.0, "check_val_every_n_epoch": 12}),
+        ({"max_epochs": -1, "max_steps": 2964, "val_check_interval": None}, {"val_check_interval": 2964, "check_val_every_n_epoch": None}),
+        ({"max_epochs": 3, "max_steps": -1, "val_check_interval": 0.5}, {"val_check_interval": 0.5, "check_val_every_n_epoch": 1}),
+        ({"max_epochs": -1, "max_steps": 450000, "val_check_interval": 1000}, {"val_check_interval": 1000, "check_val_every_n_epoch": None}),
+    ],
+)
+def test_a_null_validation_interval_validates_only_at_the_last_epoch_or_step(schedule, arguments):
+    assert validation_schedule(schedule) == arguments
 
 
 @pytest.mark.parametrize(
