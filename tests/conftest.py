@@ -10,14 +10,29 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # Tiny and quiet: a few steps, no progress bars; W&B never reaches the network in tests.
 FAST = ["recipe=tiny", "trainer.enable_progress_bar=false"]
+# Even tinier, for sweeps: 2 steps, validation on 4 batches. Plumbing, not results.
+QUICK = ["recipe.max_steps=2", "recipe.val_check_interval=2", "trainer.limit_val_batches=4"]
 os.environ.setdefault("WANDB_MODE", "offline")
+
+
+def cli_command(*overrides: str, root: Path, fast: bool = True) -> list[str]:
+    return [sys.executable, "-m", "transfer_lab", *overrides, f"paths.root={root}", *(FAST if fast else [])]
+
+
+def cli_env(env: dict | None = None) -> dict:
+    return {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", **(env or {})}
 
 
 def run_cli(*overrides: str, root: Path, cwd: Path = REPO, env: dict | None = None, fast: bool = True):
     """`python -m transfer_lab OVERRIDES paths.root=ROOT`; returns the CompletedProcess."""
-    cmd = [sys.executable, "-m", "transfer_lab", *overrides, f"paths.root={root}", *(FAST if fast else [])]
-    full_env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cli_command(*overrides, root=root, fast=fast), cwd=cwd, env=cli_env(env),
+                          capture_output=True, text=True, timeout=600)
+
+
+def start_cli(*overrides: str, root: Path) -> subprocess.Popen:
+    """The same command as run_cli, started in the background (stdout and stderr piped)."""
+    return subprocess.Popen(cli_command(*overrides, root=root), cwd=REPO, env=cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def only(pattern: str, root: Path) -> Path:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, only
+from conftest import only
 
 LIGHTNING_NOTICES = ("GPU available", "TPU available", "Tip:", "limit_val_batches", "_pytree", "Trainer.fit` stopped", "[HYDRA]")
 JOB_LINE = re.compile(r"^(baseA|AnB_k1): top-1 [01]\.\d{4}, \d+ s \| \d done, 0 failed, \d left(; about \d+m\d\ds left)?$")

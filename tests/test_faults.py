@@ -1,5 +1,6 @@
 """Faults with real processes: kill -9, SIGTERM, concurrent bases, corrupt files, a full disk."""
 
+import csv
 import json
 import os
 import re
@@ -11,16 +12,10 @@ from pathlib import Path
 
 import torch
 
-from conftest import FAST, REPO
+from conftest import FAST, REPO, start_cli
 
 # Long enough to be interrupted (~200 steps), checkpointed every 5 steps.
 SLOW = ["recipe.max_epochs=-1", "recipe.max_steps=200", "recipe.checkpoint_every_n_steps=5", "recipe.val_check_interval=100", "trainer.limit_val_batches=2"]
-
-
-def start(*overrides: str, root: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "transfer_lab", *overrides, f"paths.root={root}", *FAST]
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_for_checkpoint(root: Path, proc: subprocess.Popen, timeout: float = 120) -> Path:
@@ -39,26 +34,50 @@ def result_of(root: Path, pattern: str) -> dict:
     return json.loads(path.read_text())
 
 
-def test_kill_9_then_the_same_command_resumes_and_ends_like_an_uninterrupted_run(cli, root):
-    proc = start("+exp=base", "half=A", *SLOW, root=root)
-    checkpoint = wait_for_checkpoint(root, proc)
-    proc.kill()  # SIGKILL: no handler runs, the base lock dies with the process
-    proc.wait()
+def test_kill_9_then_the_process_waiting_for_the_run_takes_over_and_ends_like_an_uninterrupted_run(root):
+    holder = start_cli("+exp=base", "half=A", *SLOW, root=root)
+    checkpoint = wait_for_checkpoint(root, holder)
+    waiting = start_cli("+exp=base", "half=A", *SLOW, root=root)  # the same command: waits for the holder
+    time.sleep(5)
+    assert waiting.poll() is None, waiting.communicate()[1][-3000:]
+    holder.kill()  # SIGKILL: no handler runs; the OS frees the run's and the base's locks
+    holder.wait()
     assert not list(root.glob("runs/**/result.json"))
     step_at_kill = torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]
     assert 0 < step_at_kill < 200
 
-    resumed = cli("+exp=base", "half=A", *SLOW, root=root)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "taking over baseA" in resumed.stderr  # the dead process's base-store lock
-    assert "resuming baseA" in resumed.stderr
+    _, stderr = waiting.communicate(timeout=300)
+    assert waiting.returncode == 0, stderr[-3000:]
+    assert re.search(rf"^waiting for baseA \(.*\): process {holder.pid} on ", stderr, flags=re.MULTILINE), stderr
+    assert "taking over baseA (baseA-" in stderr and f"process {holder.pid} on" in stderr  # the dead process's base-store lock
+    assert "resuming baseA" in stderr
     result = result_of(root, "baseA")
     assert result["status"] == "completed" and result["steps"] == 200
-    assert (root / "bases").glob("baseA-*/base.json")
+    assert len(list(root.glob("bases/baseA-*/base.json"))) == 1
+
+
+def test_two_processes_given_the_same_run_train_it_once_and_a_sweep_moves_past_it(cli, root):
+    first = start_cli("+exp=anb", "k=3", "freeze=true", *SLOW, root=root)
+    time.sleep(0.5)
+    second = start_cli("+exp=anb", "k=3", "freeze=true", *SLOW, root=root)
+    wait_for_checkpoint(root, first)
+    sweep = cli("-m", "+exp=grid", "run=AnB_k3", *SLOW, root=root)  # launched while the run is held
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    assert re.search(r"^AnB_k3: skipped: AnB_k3 is being trained by process \d+ on ", sweep.stderr, flags=re.MULTILINE), sweep.stderr
+
+    outputs = [p.communicate(timeout=300)[1] for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], outputs
+    both = "".join(outputs)
+    assert len(re.findall(r"^waiting for AnB_k3 ", both, flags=re.MULTILINE)) == 1, both
+    assert both.count("already done") == 1  # the waiting one found the run completed
+    (run_dir,) = root.glob("runs/**/AnB_k3/*")
+    with open(run_dir / "metrics.csv") as f:
+        steps = [row["step"] for row in csv.DictReader(f) if row.get("train/loss")]
+    assert steps and len(steps) == len(set(steps)), "a step was logged twice: two trainers ran"
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly_then_resumes(cli, root):
-    proc = start("+exp=base", "half=B", *SLOW, root=root)
+    proc = start_cli("+exp=base", "half=B", *SLOW, root=root)
     checkpoint = wait_for_checkpoint(root, proc)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
@@ -74,8 +93,8 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly_then_resumes(cli, root):
 
 
 def test_two_processes_needing_the_same_base_train_it_once(root):
-    first = start("+exp=anb", "k=1", *SLOW, root=root)
-    second = start("+exp=anb", "k=2", *SLOW, root=root)
+    first = start_cli("+exp=anb", "k=1", *SLOW, root=root)
+    second = start_cli("+exp=anb", "k=2", *SLOW, root=root)
     outputs = [p.communicate(timeout=300)[1] for p in (first, second)]
     assert [p.returncode for p in (first, second)] == [0, 0], outputs
     both = "".join(outputs)

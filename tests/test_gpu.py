@@ -14,9 +14,9 @@ from transfer_lab.data.datamodule import HalfDataModule
 from transfer_lab.data.loader import BatchLoader
 from transfer_lab.data.registry import load_dataset
 from transfer_lab.spec import spec_from_config
-from transfer_lab.splits import make_split
+from transfer_lab.data.splits import make_split
 from transfer_lab.synthetic_imagenet import write_tree
-from transfer_lab.train import build_module, build_trainer
+from transfer_lab.run.build import build_module, build_trainer
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 

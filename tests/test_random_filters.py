@@ -7,10 +7,10 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from conftest import QUICK
 
 from transfer_lab.models.alexnet import LAYER_NAMES
 
-QUICK = ["recipe.max_steps=2", "recipe.val_check_interval=2", "trainer.limit_val_batches=4"]
 
 
 def run_of(root: Path, series: str) -> Path:

@@ -1,56 +1,32 @@
-"""`python -m transfer_lab +exp=anb k=3 freeze=true`: Hydra config -> RunSpec -> train.run."""
+"""`python -m transfer_lab +exp=anb k=3 freeze=true`: the command line -> Hydra config -> RunSpec -> study.run.
+
+Group options are checked before Hydra starts, the config before Hydra creates the run folder
+(bad input writes nothing), and a run that fails leaves failed.json and, for an error the user can
+fix, one line. In a sweep a job's failure is its line; the sweep goes on (transfer_lab/sweep).
+"""
 
 import contextlib
-import errno
-import shlex
 import sys
-import tempfile
-import traceback
 import warnings
 from importlib import resources
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.plugins import Plugins
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from hydra.types import RunMode
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from hydra_plugins.transfer_lab_sweeper.study_sweeper import StudySweeper
 from omegaconf import DictConfig
 
+from transfer_lab.console import check_writable, closing_line, fail, one_line_error, quiet_libraries, wants_verbose
+from transfer_lab.data.registry import check_inputs
 from transfer_lab.errors import ConfigError
+from transfer_lab.run.record import FAILED_FILE, RESULT_FILE, record_failure
 from transfer_lab.spec import RunSpec, spec_from_config
-
-DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES}
-# Keys that make a run a base or a transfer run; everything else is shared by a run and its base.
-RUN_KIND_KEYS = ("+exp", "exp", "k", "freeze", "source", "target", "half", "auto_base")
-# Settings of a run's own half only: a transfer's source base is trained on its full half.
-TARGET_ONLY_KEYS = ("data.target_per_class",)
-
-
-def fail(message: str) -> None:
-    """One clear line on stderr, exit status 2 (SystemExit passes through Hydra's error report)."""
-    print(f"transfer_lab: error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def command_line(program: str, argv: list[str] | None) -> str:
-    """The command as typed: `program` and its arguments (sys.argv's when argv is None), shell-quoted."""
-    return " ".join([program, *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
-
-
-def check_writable(root: str) -> None:
-    """Try to create a folder where paths.root is (or would be created), rather than trust permission bits."""
-    path = Path(root).absolute()
-    while not path.exists():
-        path = path.parent
-    if not path.is_dir():
-        fail(f"paths.root={root} cannot be created: {path} is a file, not a folder: choose another with paths.root=DIR")
-    try:
-        Path(tempfile.mkdtemp(dir=path)).rmdir()
-    except OSError as err:
-        fail(f"paths.root={root} cannot be created: {path} does not accept new folders ({err.strerror or err}): "
-             f"choose another with paths.root=DIR")
+from transfer_lab.sweep.progress import JobLine
 
 
 def config_groups() -> dict[str, list[str]]:
@@ -64,7 +40,8 @@ def config_groups() -> dict[str, list[str]]:
 
 
 def check_group_options(argv: list[str]) -> None:
-    """An unknown preset or group option (+exp=anbb, model=alexnet_big) is one line with the valid options, exit 2."""
+    """An unknown preset or group option (+exp=anbb, model=alexnet_big) is one line with the valid
+    options, exit 2. Ours because Hydra's own message is a multi-line search-path dump."""
     groups = config_groups()
     try:
         overrides = OverridesParser.create().parse_overrides([a for a in argv if "=" in a and not a.startswith("-")])
@@ -84,41 +61,38 @@ def check_group_options(argv: list[str]) -> None:
 def entry() -> None:
     """The command line: group options checked first, then Hydra parses the rest and runs main."""
     check_group_options(sys.argv[1:])
+    # Hydra finds plugins by listing hydra_plugins, which misses ours in an editable install (pkgutil
+    # cannot list setuptools' editable paths): registered by hand, through Hydra's public API.
+    Plugins.instance().register(StudySweeper)
     main()
 
 
 class CheckConfigBeforeRun(Callback):
-    """Validates the config before Hydra creates the run directory, so bad input writes nothing."""
+    """Validates a single run's config before Hydra creates its run directory, so bad input writes
+    nothing (a sweep checks all of its jobs itself, transfer_lab/sweep/sweeper.py)."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        from transfer_lab.train import check_inputs
-
         check_writable(str(config.paths.root))
         try:
             check_inputs(spec_from_config(config))
         except ConfigError as err:
             fail(str(err))
 
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        check_writable(str(config.paths.root))
-
 
 def base_command(spec: RunSpec) -> str:
     """The command that trains the base network `spec` needs, with this run's other overrides."""
     half = spec.source if spec.kind == "transfer" else spec.target
-    overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
-    own = RUN_KIND_KEYS + (TARGET_ONLY_KEYS if spec.kind == "transfer" else ())
-    shared = [o for o in overrides if o.split("=")[0].lstrip("+~") not in own]
-    return " ".join(["python -m transfer_lab +exp=base", f"half={half}", *shared])
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    return " ".join(["python -m transfer_lab +exp=base", f"half={half}", *spec.base_overrides(overrides)])
 
 
 @hydra.main(version_base="1.3", config_path="pkg://transfer_lab.conf", config_name="config")
 def main(cfg: DictConfig) -> dict:
-    from pytorch_lightning.utilities.exceptions import SIGTERMException
+    # Here, not at the top: Lightning and the training code load only once the config is checked,
+    # so that --help and bad input answer in seconds.
+    from pytorch_lightning.utilities.exceptions import SIGTERMException  # training stack: see above
 
-    from transfer_lab.console import closing_line, quiet_libraries, wants_verbose
-    from transfer_lab.sweep import RunMarker
-    from transfer_lab.train import run  # heavy imports (torch, lightning) after the config is valid
+    from transfer_lab.study import HeldElsewhere, run  # training stack: see above
 
     # Lightning's advice that does not apply here: the CSV logger shares the run folder with result.json by design.
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
@@ -129,65 +103,30 @@ def main(cfg: DictConfig) -> dict:
     except ConfigError as err:
         fail(str(err))
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    with RunMarker(run_dir) as marker:
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    with JobLine(run_dir) as line:
         try:
-            result = run(spec, run_dir, base_command(spec))
+            result = run(spec, run_dir, base_command(spec), wait=not in_sweep)
+        except HeldElsewhere as err:  # a sweep moves on; the holder finishes the run
+            line.skipped = str(err)
+            return {"status": "skipped", "reason": str(err)}
         except SIGTERMException:
             # Preempted: not a failure. last.ckpt was saved; the same command resumes from it.
+            print(f"SIGTERM: saved {run_dir / 'checkpoints' / 'last.ckpt'}; re-run the same command to resume", file=sys.stderr)
             sys.exit(143)
         except Exception as err:
-            message = one_line_error(err, spec)
+            message = one_line_error(err, spec.root)
             with contextlib.suppress(OSError):  # the disk may be what failed
                 record_failure(spec, run_dir, err)
-            if HydraConfig.get().mode == RunMode.MULTIRUN:
+            if in_sweep:
                 # The other jobs go on; the job's line says it failed, the end-of-sweep report lists it and exits non-zero.
-                marker.error = (message or f"{type(err).__name__}: {err}").splitlines()[0]
+                line.error = (message or f"{type(err).__name__}: {err}").splitlines()[0]
                 return {"status": "failed", "error": message or str(err)}
             if message:
                 fail(message)
             raise
-        marker.result = result
-    (run_dir / "failed.json").unlink(missing_ok=True)  # a retried run that now completed
-    if HydraConfig.get().mode != RunMode.MULTIRUN:
-        print(closing_line(result, Path(result.get("run_dir", run_dir)) / "result.json"), file=sys.stderr)
+        line.result = result
+    (run_dir / FAILED_FILE).unlink(missing_ok=True)  # a retried run that now completed
+    if not in_sweep:
+        print(closing_line(result, Path(result.get("run_dir", run_dir)) / RESULT_FILE), file=sys.stderr)
     return result
-
-
-def one_line_error(err: Exception, spec: RunSpec) -> str | None:
-    """The one-line message for errors the user can fix; None for bugs (their traceback is shown)."""
-    from transfer_lab.divergence import TrainingDiverged
-
-    if isinstance(err, (ConfigError, TrainingDiverged)):
-        return str(err)
-    if isinstance(err, OSError) and err.errno in DISK_ERRORS:
-        return (
-            f"cannot write {err.filename or 'under ' + spec.root}: {err.strerror}. Completed files are intact; "
-            f"free some space (or choose another paths.root) and re-run the same command to resume"
-        )
-    return None
-
-
-def record_failure(spec: RunSpec, run_dir: Path, err: BaseException) -> None:
-    """failed.json: the error and the run's study, so that the report lists it with its study."""
-    from transfer_lab.io import write_json
-    from transfer_lab.splits import split_label
-
-    write_json(
-        run_dir / "failed.json",
-        {
-            "status": "failed",
-            "dataset": spec.data["name"],
-            "split": split_label(spec.split),
-            "split_seed": spec.split["seed"],
-            "model": spec.model["name"],
-            "recipe": spec.recipe["name"],
-            "target_per_class": spec.target_per_class,
-            "seed": spec.seed,
-            "series": spec.series,
-            "k": spec.k,
-            "config_hash": spec.config_hash,
-            "error": f"{type(err).__name__}: {err}",
-            "traceback": traceback.format_exc(),
-            **getattr(err, "record", {}),  # e.g. a diverged run's step, last finite loss and fixes to try
-        },
-    )

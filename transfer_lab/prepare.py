@@ -11,7 +11,7 @@ import sys
 
 from tqdm import tqdm
 
-from transfer_lab.cli import command_line, fail
+from transfer_lab.console import command_line, fail
 from transfer_lab.compose import compose_config, data_config
 from transfer_lab.data import cache, imagenet
 from transfer_lab.errors import ConfigError

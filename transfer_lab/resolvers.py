@@ -5,6 +5,10 @@ import os
 import torch
 from omegaconf import OmegaConf
 
+from transfer_lab.devices import parallel_jobs
+from transfer_lab.errors import ConfigError
+from transfer_lab.spec import spec_from_config
+
 
 def auto_precision() -> str:
     """bf16-mixed on GPUs that have bf16, 16-mixed on older GPUs; fp32 on the CPU."""
@@ -23,9 +27,6 @@ def loader_threads() -> int:
 
 def run_name(*, _root_) -> str:
     """The run's folder under paths.root/runs: dataset/split/series_k/seed-hash."""
-    from transfer_lab.errors import ConfigError
-    from transfer_lab.spec import spec_from_config
-
     try:
         return spec_from_config(_root_).run_name
     except ConfigError:
@@ -37,15 +38,9 @@ def log_level(verbose) -> str:
     return "INFO" if verbose else "WARNING"
 
 
-def parallel_jobs() -> int:
-    from transfer_lab.devices import parallel_jobs as count
-
-    return count()
-
-
 def register() -> None:
     OmegaConf.register_new_resolver("tl.auto_precision", auto_precision, replace=True)
     OmegaConf.register_new_resolver("tl.run_name", run_name, replace=True)
-    OmegaConf.register_new_resolver("tl.parallel_jobs", parallel_jobs, replace=True)
+    OmegaConf.register_new_resolver("tl.parallel_jobs", parallel_jobs, replace=True)  # one job per GPU, or per core
     OmegaConf.register_new_resolver("tl.loader_threads", loader_threads, replace=True)
     OmegaConf.register_new_resolver("tl.log_level", log_level, replace=True)

@@ -7,15 +7,23 @@ raw Hydra config. Validation lives here, so bad input fails with one line before
 import hashlib
 import json
 import re
+import zlib
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from transfer_lab.errors import ConfigError
-from transfer_lab.splits import HALVES, split_label
 
 NUM_LAYERS = 8
+HALVES = ("A", "B")
+# What makes a study: runs that agree on these are one experiment (their seeds and split seeds are
+# pooled); runs that differ are never averaged together. Records carry these fields (study_fields).
+STUDY_KEYS = ("dataset", "split", "model", "recipe", "target_per_class")
+# The base rule, on a command line: overrides that make a run what it is (not shared with its base
+# network), and settings of the run's own half only (a transfer's source base trains on its full half).
+RUN_KIND_KEYS = ("+exp", "exp", "run", "k", "freeze", "source", "target", "half", "auto_base")
+TARGET_ONLY_KEYS = ("data.target_per_class",)
 # Data settings that say where the files are or how fast they are read, not what the data is: left out of every hash.
 DATA_LOCATION_KEYS = ("path", "root", "cache_dir", "loader_threads")
 # Settings added after runs were stored: left out of the hash while unset, so those runs keep their hash.
@@ -23,7 +31,7 @@ UNSET_UNHASHED_DATA_KEYS = ("target_per_class",)
 CHOICE_KEYS = ("kind", "half", "source", "target", "k", "freeze")
 # Model settings that change speed, not results: left out of every hash, so a compiled run finds an eager base.
 MODEL_SPEED_KEYS = ("compile", "compile_mode")
-SUBTREES = ("data", "split", "model", "recipe", "trainer", "logger")
+SUBTREES = ("data", "split", "model", "recipe", "trainer", "callbacks", "logger")
 PRESETS = "+exp=base half=A, +exp=anb k=3, +exp=bnb k=3, +exp=transfer source=A target=B k=3 or +exp=random_filters k=3"
 
 
@@ -41,6 +49,7 @@ class RunSpec:
     model: dict
     recipe: dict
     trainer: dict = field(default_factory=dict)
+    callbacks: dict = field(default_factory=dict)
     logger: dict = field(default_factory=dict)
     root: str = "outputs"
 
@@ -95,8 +104,40 @@ class RunSpec:
         data = {**self.data, "target_per_class": None}
         return replace(self, kind="base", target=half, source=None, k=0, freeze=False, data=data)
 
+    def base_overrides(self, overrides: list[str]) -> list[str]:
+        """The command-line overrides of this run that its base network shares (base_spec's rule)."""
+        own = RUN_KIND_KEYS + (TARGET_ONLY_KEYS if self.kind == "transfer" else ())
+        return [o for o in overrides if o.split("=")[0].lstrip("+~") not in own]
+
+    @property
+    def study(self) -> dict[str, Any]:
+        """The study this run belongs to: STUDY_KEYS and their values, as its record holds them."""
+        return {
+            "dataset": self.data["name"],
+            "split": split_label(self.split),
+            "model": self.model["name"],
+            "recipe": self.recipe["name"],
+            "target_per_class": self.target_per_class,
+        }
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def split_label(split: dict) -> str:
+    """The split's name in run folders and reports; unequal and explicit splits say which they are."""
+    if split["name"] == "ratio":
+        return f"ratio{split.get('source_classes')}"
+    if split["name"] == "classes":
+        return f"classes{zlib.crc32(repr((split.get('A'), split.get('B'))).encode()):08x}"
+    return split["name"]
+
+
+def study_name(study: dict[str, Any]) -> str:
+    """dataset-split-model-recipe[-n<images per class>]: a study's W&B group and report heading."""
+    per_class = study.get("target_per_class")
+    name = "-".join(str(study.get(key, "unknown")) for key in STUDY_KEYS[:-1])
+    return name + ("" if per_class is None else f"-n{per_class}")
 
 
 def stable_hash(obj: Any) -> str:
@@ -149,6 +190,8 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
     if kind not in ("base", "transfer", "random"):
         raise ConfigError(f"kind={kind!r} is unknown: use a preset, {PRESETS}")
 
+    # Type checks here rather than in a structured-config schema: the schema's errors are several lines
+    # of OmegaConf internals, these are one line that says what to type.
     freeze = choice["freeze"]
     if not isinstance(freeze, bool):
         raise ConfigError(f"freeze={freeze!r} is not a boolean: use freeze=true (frozen, AnB) or freeze=false (fine-tuned, AnB+)")
@@ -206,6 +249,7 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
         model=container["model"],
         recipe=container["recipe"],
         trainer=container["trainer"],
+        callbacks=container["callbacks"],
         logger=container["logger"],
         root=str(cfg.paths.root),
     )

@@ -9,7 +9,7 @@ import pytest
 from transfer_lab.data.cache import decode
 from transfer_lab.data.imagenet import load_imagenet, natural_flags, prepare_command, scan
 from transfer_lab.errors import ConfigError
-from transfer_lab.splits import make_split
+from transfer_lab.data.splits import make_split
 from transfer_lab.synthetic_imagenet import write_tree
 
 

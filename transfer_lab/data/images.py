@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from transfer_lab.splits import relabel
+from transfer_lab.data.splits import relabel
 
 
 @dataclass

@@ -117,7 +117,7 @@ def _figure_names(keys: list[tuple]) -> dict[tuple, str]:
 
 def log_to_wandb(out: Path, project: str, group: str | None) -> None:
     """An analysis run holding the summary table and the figures."""
-    import wandb
+    import wandb  # here: wandb's import takes seconds, and only this optional step needs it
 
     with open(out / "summary.csv") as f:
         rows = list(csv.reader(f))

@@ -31,10 +31,10 @@ RUN_DOTS = "small dots: one run each; bars: mean ± 1 std over seeds"
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # here: matplotlib loads only when a figure is drawn (the sweeper imports the report)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use("Agg"): no display needed
 
     return plt
 
@@ -49,7 +49,7 @@ def _figure(rows: int = 1, height: float = 5.0):
 def _save(fig, path: Path, title: str, study: str, detail: str, legend_axes) -> None:
     """Title (what is plotted, then the study in words), subtitle (seeds, training length, what is
     measured), legend below the plot."""
-    from matplotlib.lines import Line2D
+    from matplotlib.lines import Line2D  # here, as _pyplot: matplotlib loads only when a figure is drawn
 
     fig.suptitle("\n".join([title, *textwrap.wrap(study, 95)]), fontsize=11)
     handles, labels = legend_axes.get_legend_handles_labels()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transfer_lab.errors import ConfigError
+from transfer_lab.run.record import FAILED_FILE, RESULT_FILE
 
 STUDY_KEYS = ("dataset", "split", "model", "recipe", "target_per_class")
 # Runs recorded before target_per_class existed trained on all images.
@@ -23,8 +24,8 @@ def collect(folders: list[Path]) -> list[dict]:
         folder = Path(folder)
         if not folder.is_dir():
             raise ConfigError(f"report folder {folder} does not exist: give folders that hold runs, e.g. outputs/runs")
-        for path in sorted([*folder.rglob("result.json"), *folder.rglob("failed.json")]):
-            if path.name == "failed.json" and (path.parent / "result.json").exists():
+        for path in sorted([*folder.rglob(RESULT_FILE), *folder.rglob(FAILED_FILE)]):
+            if path.name == FAILED_FILE and (path.parent / RESULT_FILE).exists():
                 continue  # failed once, completed on a retry
             try:
                 record = json.loads(path.read_text())

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from transfer_lab.errors import ConfigError
-from transfer_lab.splits import make_split, random_halves, relabel, split_label
+from transfer_lab.data.splits import make_split, random_halves, relabel
+from transfer_lab.spec import split_label
 
 NATURAL_20 = np.array([True] * 10 + [False] * 10)
 

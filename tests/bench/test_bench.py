@@ -9,9 +9,9 @@ import sys
 import pytest
 from conftest import REPO, SMALL_IMAGENET
 
-from transfer_lab.bench import peak_bf16_tflops, training_gflop_per_image, utilisation
+from transfer_lab.bench.flops import peak_bf16_tflops, training_gflop_per_image, utilisation
 from transfer_lab.models.alexnet import AlexNet
-from transfer_lab.module import TransferModule
+from transfer_lab.models.module import TransferModule
 
 
 def bench(*args: str):

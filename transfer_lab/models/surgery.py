@@ -26,6 +26,17 @@ def freeze_layers(net: nn.Module, k: int) -> None:
         getattr(net, name).requires_grad_(False)
 
 
+def frozen_prefix(net: nn.Module) -> int:
+    """How many leading layers take no gradient: the part of the forward pass that can run without
+    autograd (TransferModule.layers). Read from the parameters, so it always agrees with freeze_layers."""
+    count = 0
+    for name in LAYER_NAMES:
+        if any(p.requires_grad for p in getattr(net, name).parameters()):
+            break
+        count += 1
+    return count
+
+
 def trainable_parameters(net: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """(weights, biases) that train: biases get their own lr multiplier and no weight decay."""
     weights, biases = [], []

@@ -1,4 +1,4 @@
-"""train.py's trainer: the settings of conf/trainer reach Lightning, ours included."""
+"""run/build.py: the settings of conf/trainer and conf/callbacks reach Lightning."""
 
 import json
 
@@ -7,7 +7,7 @@ import torch
 
 from transfer_lab.compose import compose_config
 from transfer_lab.spec import spec_from_config
-from transfer_lab.train import build_module, build_trainer, compile_enabled, validation_schedule
+from transfer_lab.run.build import build_module, build_trainer, compile_enabled, validation_schedule
 
 
 def trainer_for(tmp_path, *overrides: str):
@@ -17,7 +17,7 @@ def trainer_for(tmp_path, *overrides: str):
 
 @pytest.mark.parametrize("steps", [1, 10])
 def test_the_progress_bar_refreshes_every_configured_number_of_steps(tmp_path, steps):
-    trainer = trainer_for(tmp_path, f"trainer.progress_bar_refresh_steps={steps}")
+    trainer = trainer_for(tmp_path, f"callbacks.progress_bar.refresh_rate={steps}")
     assert trainer.progress_bar_callback.refresh_rate == steps
 
 

@@ -4,12 +4,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+from conftest import QUICK
 
 from transfer_lab.data.images import ClassImages
-from transfer_lab.scarcity import full_half_schedule, scarce_half
+from transfer_lab.data.scarcity import full_half_schedule, scarce_half
 
 SPLIT = {"name": "random", "seed": 0}
-QUICK = ["recipe.max_steps=2", "recipe.val_check_interval=2", "trainer.limit_val_batches=4"]
 
 
 def toy_half(per_class=(12, 9, 3), classes=(2, 5, 7)):

@@ -7,7 +7,7 @@ import torch
 
 from transfer_lab.errors import ConfigError
 from transfer_lab.spec import RunSpec
-from transfer_lab.store import BaseStore
+from transfer_lab.run.store import BaseNetwork, BaseStore
 
 
 def base_spec(root: Path, seed: int = 0) -> RunSpec:
@@ -28,10 +28,18 @@ def fake_train(store: BaseStore, log: Path, seconds: float = 0.0):
     return train
 
 
+def found_or_trained(store: BaseStore, spec: RunSpec, train) -> BaseNetwork:
+    """What study.stored_base does, with a stand-in for the fit."""
+    with store.claim(spec):
+        if store.find(spec, "cmd") is None:
+            train(spec)
+        return store.find(spec, "cmd")
+
+
 def test_a_base_is_trained_once_then_found(tmp_path):
     store, log = BaseStore(tmp_path), tmp_path / "log"
-    first = store.get_or_train(base_spec(tmp_path), fake_train(store, log), "cmd")
-    again = store.get_or_train(base_spec(tmp_path), fake_train(store, log), "cmd")
+    first = found_or_trained(store, base_spec(tmp_path), fake_train(store, log))
+    again = found_or_trained(store, base_spec(tmp_path), fake_train(store, log))
     assert log.read_text().count("trained") == 1
     assert torch.equal(first.net_state["conv1.weight"], again.net_state["conv1.weight"])
     assert store.find(base_spec(tmp_path, seed=1), "cmd") is None
@@ -40,7 +48,7 @@ def test_a_base_is_trained_once_then_found(tmp_path):
 def _worker(root: str, log: str, barrier) -> None:
     store = BaseStore(root)
     barrier.wait()
-    store.get_or_train(base_spec(Path(root)), fake_train(store, Path(log), seconds=1.0), "cmd")
+    found_or_trained(store, base_spec(Path(root)), fake_train(store, Path(log), seconds=1.0))
 
 
 def test_two_processes_needing_the_same_base_train_it_once(tmp_path):
@@ -58,7 +66,7 @@ def test_two_processes_needing_the_same_base_train_it_once(tmp_path):
 def test_a_corrupt_base_is_reported_with_the_rebuild_command(tmp_path):
     store = BaseStore(tmp_path)
     spec = base_spec(tmp_path)
-    store.get_or_train(spec, fake_train(store, tmp_path / "log"), "cmd")
+    found_or_trained(store, spec, fake_train(store, tmp_path / "log"))
     checkpoint = store.folder(spec) / "base.pt"
     checkpoint.write_bytes(checkpoint.read_bytes()[:-10])
     with pytest.raises(ConfigError, match="corrupt.*python -m transfer_lab \\+exp=base half=A"):

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from transfer_lab.data.augment import DeviceAugment
-from transfer_lab.surgery import freeze_layers, trainable_parameters
+from transfer_lab.models.surgery import freeze_layers, frozen_prefix, trainable_parameters
 
 
 class TransferModule(pl.LightningModule):
@@ -40,13 +40,13 @@ class TransferModule(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.bias_lr_mult = bias_lr_mult
-        self.frozen_layers = frozen_layers
         freeze_layers(net, frozen_layers)
+        self.frozen_layers = frozen_prefix(net)
         logits = net.fc8.out_features
         self.val_top1 = MulticlassAccuracy(num_classes=logits, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes=logits, top_k=5, average="micro") if top5 and logits > 5 else None
         self.val_top1_history: list[float] = []
-        self.validated_at_step = -1  # global step of the last validation (train.py validates the final weights once)
+        self.validated_at_step = -1  # global step of the last validation (run/fit.py validates the final weights once)
         # Channels-last weights and inputs: cuDNN's fastest convolutions take NHWC tensors, and on the
         # CPU oneDNN's max-pooling ran ~4x faster on them (a small net's whole step: 1.2-1.3x).
         self.memory_format = torch.channels_last

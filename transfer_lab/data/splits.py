@@ -9,14 +9,13 @@ man-made flag of each), so the same code serves the embedded data and ImageNet.
   all       every class in half A, none in B (the random-filters control trains on all classes)
 """
 
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from transfer_lab.errors import ConfigError
+from transfer_lab.spec import HALVES
 
-HALVES = ("A", "B")
 # The options each split takes besides name and seed.
 SPLIT_OPTIONS = {"random": (), "natman": (), "all": (), "ratio": ("source_classes",), "classes": ("A", "B")}
 MIN_TARGET_CLASSES = 2
@@ -40,15 +39,6 @@ class Split:
                 f"half {half} of split={self.name} has {len(self.halves[half])} class, and a target needs at least "
                 f"{MIN_TARGET_CLASSES} (one class is not a classification task): give it more classes"
             )
-
-
-def split_label(split: dict) -> str:
-    """The split's name in run folders and reports; unequal and explicit splits say which they are."""
-    if split["name"] == "ratio":
-        return f"ratio{split.get('source_classes')}"
-    if split["name"] == "classes":
-        return f"classes{zlib.crc32(repr((split.get('A'), split.get('B'))).encode()):08x}"
-    return split["name"]
 
 
 def random_classes(num_classes: int, count: int, seed: int) -> tuple[int, ...]:

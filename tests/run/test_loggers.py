@@ -3,7 +3,8 @@
 import struct
 from pathlib import Path
 
-QUICK = ["recipe.max_steps=2", "recipe.val_check_interval=2", "trainer.limit_val_batches=4"]
+from conftest import QUICK
+
 
 
 def wandb_records(run_file: Path):

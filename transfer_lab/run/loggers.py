@@ -5,14 +5,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 from pytorch_lightning.loggers import Logger, WandbLogger
 
-from transfer_lab.spec import RunSpec
-from transfer_lab.splits import split_label
-
-
-def study_group(spec: RunSpec) -> str:
-    """One W&B group per study: a grid and its re-runs share it; other data/split/model/recipe/images per class do not."""
-    scarce = "" if spec.target_per_class is None else f"-n{spec.target_per_class}"
-    return f"{spec.data['name']}-{split_label(spec.split)}-{spec.model['name']}-{spec.recipe['name']}{scarce}"
+from transfer_lab.spec import RunSpec, split_label, study_name
 
 
 def make_logger(spec: RunSpec, run_dir: Path) -> Logger | bool:
@@ -22,7 +15,7 @@ def make_logger(spec: RunSpec, run_dir: Path) -> Logger | bool:
     if settings["_target_"].endswith("WandbLogger"):
         settings.update(
             name=spec.run_name,
-            group=settings.get("group") or study_group(spec),
+            group=settings.get("group") or study_name(spec.study),  # one W&B group per study
             job_type=spec.kind,
             tags=[
                 spec.series,

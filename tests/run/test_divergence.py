@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from transfer_lab.divergence import StopOnDivergence, TrainingDiverged
+from transfer_lab.errors import TrainingDiverged
+from transfer_lab.run.divergence import StopOnDivergence
 
 # An absurd learning rate: the loss overflows to inf / NaN within a few steps.
 DIVERGE = ["recipe.optimizer.lr=1e6", "recipe.max_steps=30", "recipe.val_check_interval=20", "trainer.log_every_n_steps=4"]

@@ -7,8 +7,8 @@ from omegaconf import OmegaConf
 
 from transfer_lab.data.augment import DeviceAugment
 from transfer_lab.models.alexnet import LAYER_NAMES, AlexNet
-from transfer_lab.module import TransferModule
-from transfer_lab.surgery import copy_layers
+from transfer_lab.models.module import TransferModule
+from transfer_lab.models.surgery import copy_layers
 
 SMALL = dict(
     in_channels=1, input_size=28, widths=[16, 32, 48, 48, 32, 64, 64], kernels=[5, 5, 3, 3, 3],

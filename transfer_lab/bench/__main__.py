@@ -1,0 +1,3 @@
+from transfer_lab.bench import main
+
+main()

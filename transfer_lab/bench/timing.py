@@ -1,0 +1,144 @@
+"""The bench's clocks and its three measurements of a training step: model-only, input-only, full path."""
+
+import itertools
+import time
+
+import pytorch_lightning as pl
+import torch
+from torch.nn import functional as F
+
+from transfer_lab.data.datamodule import HalfDataModule
+from transfer_lab.data.loader import BatchLoader
+from transfer_lab.run.build import build_trainer, divergence_stop
+from transfer_lab.compose import compose_config
+from transfer_lab.spec import RunSpec, spec_from_config
+
+AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def spec_for(k: int, overrides: list[str]) -> RunSpec:
+    """k = 0: base network of half B; k > 0: a frozen transfer into half B (the weights do not matter for speed)."""
+    preset = ["+exp=base", "half=B"] if k == 0 else ["+exp=transfer", "source=A", "target=B", f"k={k}", "freeze=true"]
+    return spec_from_config(compose_config([*preset, *overrides]))
+
+
+class Clock:
+    """Of the steps between start() and stop(): wall time (synchronised with the device), the main
+    thread's CPU time, and on a GPU the device time between CUDA events around each step."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.events = device, []
+
+    def start(self) -> None:
+        self.wall, self.cpu = synchronized_time(self.device), time.thread_time()
+
+    def step_begins(self) -> None:
+        if self.device.type == "cuda":
+            self.events.append([cuda_event()])
+
+    def step_ends(self) -> None:
+        if self.device.type == "cuda":
+            self.events[-1].append(cuda_event())
+
+    def stop(self, steps: int) -> dict:
+        cpu = time.thread_time() - self.cpu  # before the final sync, which may spin the CPU
+        wall = synchronized_time(self.device) - self.wall
+        device = sum(begin.elapsed_time(end) for begin, end in self.events) / steps if self.events else None
+        return {"seconds": wall, "host_ms_per_step": cpu * 1e3 / steps, "device_ms_per_step": device}
+
+
+def cuda_event() -> torch.cuda.Event:
+    event = torch.cuda.Event(enable_timing=True)
+    event.record()
+    return event
+
+
+class StepTimer(pl.Callback):
+    """A Clock over the training batches after the first `warmup`, and the epochs they ran in."""
+
+    def __init__(self, warmup: int, steps: int):
+        self.warmup, self.steps, self.batches, self.clock, self.timing = warmup, steps, 0, None, None
+        self.epochs = 0
+
+    def on_train_epoch_start(self, trainer, module):
+        self.epochs += 1
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if self.clock is not None:
+            self.clock.step_begins()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.batches += 1
+        if self.batches == self.warmup:
+            self.clock = Clock(module.device)
+            self.clock.start()
+        elif self.batches > self.warmup:
+            self.clock.step_ends()
+            if self.batches == self.warmup + self.steps:
+                self.timing = self.clock.stop(self.steps)
+
+
+def synchronized_time(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def model_only(module, spec: RunSpec, images, labels, device, warmup: int, steps: int) -> dict:
+    """Clock of forward + backward + SGD step on one batch already on the device (its loss checked as a run's)."""
+    module.train()
+    crops = module.augment(images, train=True)
+    optimizer = module.configure_optimizers()
+    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    dtype = AUTOCAST.get(str(spec.trainer.get("precision")))
+    divergence = divergence_stop(spec)
+
+    def step(number: int):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            loss = F.cross_entropy(module(crops), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        divergence.add(loss, number)
+
+    for number in range(1, warmup + 1):
+        step(number)
+    clock = Clock(device)
+    clock.start()
+    for number in range(warmup + 1, warmup + steps + 1):
+        clock.step_begins()
+        step(number)
+        clock.step_ends()
+    timing = clock.stop(steps)
+    divergence.check(warmup + steps)
+    return timing
+
+
+def input_only(module, half, batch_size: int, threads: int, device, warmup: int, steps: int) -> dict:
+    """Clock of training batches read from the dataset, moved to the device and augmented, no network."""
+    loader = BatchLoader(half.train_images, half.train_labels, batch_size, shuffle=True, threads=threads, device=device)
+    epochs = itertools.chain.from_iterable(itertools.repeat(loader))  # a small half has fewer batches than warmup + steps
+    clock = Clock(device)
+    for batch, (images, _) in enumerate(itertools.islice(epochs, warmup + steps), start=1):
+        module.augment(images, train=True)
+        if batch == warmup:
+            clock.start()
+    return clock.stop(steps)
+
+
+def full_path(module, spec: RunSpec, half, batch_size: int, threads: int, warmup: int, steps: int) -> tuple[dict, int]:
+    """Clock of training steps inside the Lightning loop, fed from the dataset (the cache for ImageNet),
+    and the number of epoch boundaries they crossed."""
+    timer = StepTimer(warmup, steps)
+    trainer = build_trainer(
+        spec,
+        [timer],
+        max_steps=warmup + steps,
+        max_epochs=-1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+    )
+    trainer.fit(module, datamodule=HalfDataModule(half, batch_size, threads))
+    return timer.timing, timer.epochs - 1

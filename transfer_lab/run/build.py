@@ -1,0 +1,100 @@
+"""The network, Lightning module and Trainer of a RunSpec: what fit() trains and the bench times."""
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from pytorch_lightning.callbacks import ProgressBar
+
+from transfer_lab.data.augment import DeviceAugment
+from transfer_lab.models.module import TransferModule
+from transfer_lab.models.surgery import copy_layers
+from transfer_lab.run.checkpoints import AtomicCheckpointIO, checkpoint_callbacks
+from transfer_lab.run.divergence import StopOnDivergence
+from transfer_lab.run.store import BaseNetwork
+from transfer_lab.spec import RunSpec
+
+
+def build_module(spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork | None = None, on_gpu: bool = False) -> TransferModule:
+    """The network of `spec` (layers 1..k copied from `base` if given), its device input pipeline and
+    solver; on_gpu: whether it will train on a GPU (model.compile=auto compiles only there)."""
+    net = instantiate(spec.model["net"], num_classes=num_classes)
+    if base is not None:
+        copy_layers(net, base.net_state, spec.k)
+    recipe = spec.recipe
+    return TransferModule(
+        net=net,
+        augment=DeviceAugment(mean_image, spec.model["pixel_scale"], spec.data["crop_size"], spec.data["pad"]),
+        optimizer=instantiate(recipe["optimizer"]),
+        scheduler=instantiate(recipe["scheduler"]) if recipe.get("scheduler") else None,
+        bias_lr_mult=recipe["bias_lr_mult"],
+        frozen_layers=spec.k if spec.freeze else 0,
+        compile=compile_enabled(spec, on_gpu),
+        compile_mode=spec.model.get("compile_mode"),
+    )
+
+
+# Compiling CaffeNet takes about a minute and saves 2.7-5.3 ms of a 7.7-16 ms step on an H100 (k=5 / k=0,
+# gpu_anchors.md): it pays back after 11-22k steps, so model.compile=auto compiles recipes of 20k steps or more.
+COMPILE_MIN_STEPS = 20_000
+
+
+def compile_enabled(spec: RunSpec, on_gpu: bool) -> bool:
+    """model.compile: true, false, or auto (on a GPU, for recipes of at least COMPILE_MIN_STEPS steps)."""
+    setting = spec.model.get("compile", False)
+    if setting == "auto":
+        return on_gpu and spec.recipe["max_steps"] >= COMPILE_MIN_STEPS
+    return bool(setting)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest of last.ckpt and the checkpoints Lightning's SLURM support saves before a requeue.
+    Ours because Lightning's ckpt_path="last" ignores those hpc_ckpt files, and its SLURM resume only
+    looks for them when no ckpt_path is given."""
+    candidates = [p for p in [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")] if p.exists()]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None, schedule: dict | None = None) -> pl.Trainer:
+    """schedule: max_epochs, max_steps and val_check_interval; the recipe's unless a scarce run counts them in full-half steps."""
+    schedule = schedule or spec.recipe
+    placement = {"accelerator": "gpu", "devices": [gpu]} if gpu is not None and torch.cuda.is_available() else {}
+    return build_trainer(
+        spec,
+        checkpoint_callbacks(run_dir / "checkpoints", spec.recipe.get("checkpoint_every_n_steps")),
+        **placement,
+        default_root_dir=str(run_dir),
+        logger=logger,
+        plugins=[AtomicCheckpointIO()],
+        max_epochs=schedule["max_epochs"],
+        max_steps=schedule["max_steps"],
+        **validation_schedule(schedule),
+    )
+
+
+def validation_schedule(schedule: dict) -> dict:
+    """The Trainer's arguments for the recipe's val_check_interval: a fraction of an epoch, a number of
+    steps (counted across epoch boundaries, as the paper's every 1000 iterations), or null: the final
+    weights only (all the report reads; each validation of the embedded data costs ~8% of an epoch)."""
+    every = schedule["val_check_interval"]
+    if every is None:
+        if schedule["max_epochs"] > 0:
+            return {"val_check_interval": 1.0, "check_val_every_n_epoch": schedule["max_epochs"]}
+        every = schedule["max_steps"]
+    return {"val_check_interval": every, "check_val_every_n_epoch": None if isinstance(every, int) else 1}
+
+
+def build_trainer(spec: RunSpec, callbacks: list[pl.Callback], **arguments) -> pl.Trainer:
+    """spec.trainer as a Trainer with `callbacks`, the config's callbacks (conf/callbacks) and
+    `arguments`, stopped by a non-finite training loss (checked every trainer.log_every_n_steps steps)."""
+    configured = [instantiate(c) for c in spec.callbacks.values() if c]
+    if not spec.trainer.get("enable_progress_bar", True):  # Lightning refuses a progress bar it is told not to show
+        configured = [c for c in configured if not isinstance(c, ProgressBar)]
+    return instantiate(spec.trainer, callbacks=[*callbacks, *configured, divergence_stop(spec)], **arguments)
+
+
+def divergence_stop(spec: RunSpec) -> StopOnDivergence:
+    """Checks the training loss every trainer.log_every_n_steps steps (Lightning's default: 50)."""
+    settings = spec.trainer
+    return StopOnDivergence(settings.get("log_every_n_steps", 50), spec.recipe["optimizer"].get("lr"), settings.get("precision"))

@@ -1,0 +1,113 @@
+"""One fit: a RunSpec trained in its run folder, on a device of its own, and its result record.
+
+fit() claims a device, builds the half's data (a scarce subset if asked), the network and the
+Lightning trainer (run/build.py), trains (resuming from the run's last checkpoint), validates the
+final weights, publishes a base network to the store and writes result.json last (run/record.py).
+"""
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from transfer_lab.data.datamodule import HalfDataModule
+from transfer_lab.data.registry import target_half
+from transfer_lab.data.scarcity import full_half_schedule, scarce_half
+from transfer_lab.devices import claim_gpu, prepare_cpu
+from transfer_lab.errors import ConfigError, TrainingDiverged
+from transfer_lab.io import write_json
+from transfer_lab.run.build import build_module, latest_checkpoint, make_trainer
+from transfer_lab.run.loggers import finish_logger, make_logger
+from transfer_lab.run.record import RESULT_FILE, SPLIT_FILE, run_fields, split_record
+from transfer_lab.run.store import BaseNetwork, BaseStore
+from transfer_lab.spec import RunSpec
+
+
+def fit(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | None = None) -> dict:
+    """Train the network of `spec` in run_dir (layers 1..k from `base`) on a GPU of its own, or the CPU."""
+    with claim_gpu() as gpu:
+        if gpu is None:
+            prepare_cpu()
+        return train(spec, Path(run_dir), store, base, gpu)
+
+
+def train(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | None, gpu: int | None) -> dict:
+    """fit() on the device it claimed (gpu: its index; None: the CPU)."""
+    run_dir = Path(run_dir)
+    rng_seed = int(spec.config_hash[:8], 16)  # distinct per run, so fresh layers never repeat the base's init
+    pl.seed_everything(rng_seed, workers=True, verbose=False)
+
+    dataset, split, half = target_half(spec)
+    full_train_size, subset, schedule = len(half.train_labels), {"warnings": []}, spec.recipe
+    if spec.target_per_class is not None:
+        half, subset = scarce_half(half, spec.target_per_class, spec.split)
+        schedule = full_half_schedule(spec.recipe, full_train_size)
+        for warning in subset["warnings"]:
+            print(f"warning: {warning}", file=sys.stderr)
+    if len(half.train_labels) == 0 or len(half.val_labels) == 0:
+        raise ConfigError(f"half {spec.target} of split={split.name} has no training or validation images")
+    write_json(run_dir / SPLIT_FILE, split_record(split, dataset.class_names, spec.target))
+
+    # A transferred network keeps subtracting its source's mean image (paper_protocol.md).
+    mean_image = base.mean_image if base is not None else half.mean_image()
+    module = build_module(spec, len(half.classes), mean_image, base, on_gpu=gpu is not None and torch.cuda.is_available())
+    recipe = spec.recipe
+    datamodule = HalfDataModule(half, recipe["batch_size"], spec.data["loader_threads"])
+    logger = make_logger(spec, run_dir)
+    trainer = make_trainer(spec, run_dir, logger, gpu, schedule)
+    last = latest_checkpoint(run_dir)
+    if last is not None:
+        print(f"resuming {spec.series} from {last}", file=sys.stderr)
+
+    started_at = time.time()
+    start = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=last)
+        if module.validated_at_step != trainer.global_step:  # the last scheduled validation was before the end
+            trainer.validate(module, datamodule=datamodule, verbose=False)
+    except TrainingDiverged:
+        # Checkpoints may hold the diverged weights (precision is not part of the run's hash, so a
+        # retry with trainer.precision=32-true uses this folder): the retry starts from step 0.
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        raise
+    finally:
+        finish_logger(logger)
+    seconds = time.perf_counter() - start
+
+    history = module.val_top1_history
+    images_trained = trainer.global_step * min(recipe["batch_size"], len(half.train_labels))
+    result = {
+        **run_fields(spec),
+        "rng_seed": rng_seed,
+        "n_classes": len(half.classes),
+        "n_train_images": int(len(half.train_labels)),
+        "n_train_images_full": full_train_size,
+        **subset,
+        "n_val_images": int(len(half.val_labels)),
+        "val_top1": history[-1] if history else None,
+        "val_top1_best": max(history) if history else None,
+        "val_top1_best10_mean": sum(sorted(history)[-10:]) / len(history[-10:]) if history else None,
+        "val_top5": float(trainer.callback_metrics["val/top5"]) if "val/top5" in trainer.callback_metrics else None,
+        "val_evaluations": len(history),
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "train_seconds": round(seconds, 3),
+        "started_at": started_at,
+        "finished_at": time.time(),
+        "train_images_per_s": round(images_trained / seconds, 1),
+        "base_checkpoint": str(base.checkpoint) if base is not None else None,
+        "device": str(trainer.strategy.root_device),  # the module is back on the CPU after fit
+        "precision": str(trainer.precision),
+        "cpu_threads": torch.get_num_threads(),  # a sweep's CPU jobs share the cores (devices.prepare_cpu)
+        "gpu_slot": gpu,
+        "run_dir": str(run_dir),
+        "status": "completed",
+    }
+    if spec.kind == "base":
+        net_state = {key: value.detach().cpu() for key, value in module.net.state_dict().items()}
+        result["base_checkpoint"] = str(store.publish(spec, net_state, mean_image, result))
+    write_json(run_dir / RESULT_FILE, result)
+    return result

@@ -1,0 +1,72 @@
+"""The job of one network of the study, read top to bottom: already done? claim the run, get its
+base network (from the store, or trained first), fit, record.
+
+One trainer per run: the run's claim (run/claim.py) makes a second process given the same run wait
+for the first and then find it done, or, in a sweep (wait=False), move on to its next job.
+"""
+
+import sys
+from pathlib import Path
+
+from transfer_lab.data.registry import check_inputs
+from transfer_lab.errors import ConfigError
+from transfer_lab.run.claim import claim, holder_words
+from transfer_lab.run.fit import fit
+from transfer_lab.run.record import LOCK_FILE, RESULT_FILE, RUNNING_FILE, completed_result
+from transfer_lab.run.store import BaseNetwork, BaseStore
+from transfer_lab.spec import RunSpec
+
+
+class HeldElsewhere(RuntimeError):
+    """Another process is training this run (raised only when asked not to wait for it)."""
+
+
+def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "", wait: bool = True) -> dict:
+    """Run `spec` in `run_dir` unless it already completed there; return its result record.
+    rebuild_command: the command that trains its base network, for messages that name it."""
+    check_inputs(spec)
+    run_dir = Path(run_dir)
+    done = completed_result(spec, run_dir)
+    if done is None:
+        name = f"{spec.series}_k{spec.k}" if spec.k else spec.series
+        with claim(run_dir / LOCK_FILE, run_dir / RUNNING_FILE, f"{name} ({run_dir})", wait=wait) as held:
+            if not held:
+                raise HeldElsewhere(f"{name} is being trained by {holder_words(run_dir / RUNNING_FILE)}")
+            done = completed_result(spec, run_dir)  # by the process we waited for
+            if done is None:
+                return train(spec, run_dir, BaseStore(spec.root), rebuild_command)
+    print(f"already done: {run_dir / RESULT_FILE} (val_top1 {done['val_top1']:.4f})", file=sys.stderr)
+    return done
+
+
+def train(spec: RunSpec, run_dir: Path, store: BaseStore, rebuild_command: str) -> dict:
+    """Fit `spec` in run_dir, with the base network it needs; a base run publishes itself to the store."""
+    if spec.kind == "base":
+        base = stored_base(spec, run_dir, store)
+        return completed_result(spec, run_dir) or base.result
+    if spec.kind == "random":  # random filters: no base network, layers 1..k stay at their init
+        return fit(spec, run_dir, store)
+    return fit(spec, run_dir, store, source_base(spec, store, rebuild_command))
+
+
+def source_base(spec: RunSpec, store: BaseStore, rebuild_command: str) -> BaseNetwork:
+    """The base network of a transfer's source half: stored, or trained first (auto_base)."""
+    base_spec = spec.base_spec(spec.source)
+    found = store.find(base_spec, rebuild_command)
+    if found is not None:
+        return found
+    if not spec.auto_base:
+        raise ConfigError(f"no base network {base_spec.series} in {store.dir} and auto_base=false: train it with: {rebuild_command}")
+    return stored_base(base_spec, Path(spec.root) / "runs" / base_spec.run_name, store, rebuild_command)
+
+
+def stored_base(spec: RunSpec, run_dir: Path, store: BaseStore, rebuild_command: str = "") -> BaseNetwork:
+    """The base network `spec` describes, trained in run_dir unless stored; trained once even when
+    several processes ask at the same moment (the others wait for it)."""
+    with store.claim(spec):
+        found = store.find(spec, rebuild_command)
+        if found is None:
+            print(f"training {spec.series} ({store.folder(spec).name}): no stored base network yet", file=sys.stderr)
+            fit(spec, run_dir, store)
+            found = store.find(spec, rebuild_command)
+        return found

@@ -1,0 +1,124 @@
+"""A sweep's progress, as its jobs see it: the manifest (every job's overrides and run folder,
+written by the sweeper), each job's state from the files in its folder, the progress line with the
+time left, and the line each job prints when it ends.
+
+The time left comes from the measured time per network of each kind (base, frozen, fine-tuned),
+which each job that trained appends to the manifest's times file.
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from transfer_lab.io import owner_alive, read_json
+from transfer_lab.run.record import FAILED_FILE, RESULT_FILE, RUNNING_FILE
+
+MANIFEST_ENV = "TRANSFER_LAB_SWEEP_MANIFEST"
+
+
+def job_state(run_dir: Path) -> str:
+    """done, failed, running or left: from the files a run leaves in its folder."""
+    if (run_dir / RESULT_FILE).exists():
+        return "done"
+    if (run_dir / FAILED_FILE).exists():
+        return "failed"
+    marker = run_dir / RUNNING_FILE
+    if marker.exists():
+        try:
+            return "running" if owner_alive(read_json(marker)) else "left"
+        except (OSError, ValueError):
+            return "left"
+    return "left"
+
+
+def network_kind(spec) -> str:
+    """What a job trains, for the ETA: networks of one kind take about as long as each other."""
+    if spec.kind != "transfer":
+        return spec.kind
+    return "frozen" if spec.freeze else "fine-tuned"
+
+
+def times_path(manifest_path: str | Path) -> Path:
+    return Path(manifest_path).with_suffix(".times.jsonl")
+
+
+def measured_times(manifest_path: str | Path) -> list[dict]:
+    path = times_path(manifest_path)
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def progress_line(manifest: dict, times: list[dict]) -> str:
+    """done / failed / left (running ones count as left), and the time left if any job has been measured."""
+    states = [job_state(Path(job["run_dir"])) for job in manifest["jobs"]]
+    left = states.count("left") + states.count("running")
+    line = f"{states.count('done')} done, {states.count('failed')} failed, {left} left"
+    seconds = time_left(manifest, states, times)
+    return line + (f"; about {_duration(seconds)} left" if left and seconds is not None else "")
+
+
+def time_left(manifest: dict, states: list[str], times: list[dict]) -> float | None:
+    """The jobs left at the mean measured time of their kind of network (of all kinds where not yet
+    measured), minus what running jobs have already spent, over the parallel workers."""
+    if not times:
+        return None
+    per_kind = {kind: statistics.fmean(t["seconds"] for t in times if t["network"] == kind) for kind in {t["network"] for t in times}}
+    overall = statistics.fmean(t["seconds"] for t in times)
+    total = 0.0
+    for job, state in zip(manifest["jobs"], states):
+        if state in ("left", "running"):
+            expected = per_kind.get(job.get("network"), overall)
+            total += max(0.0, expected - _running_for(Path(job["run_dir"]))) if state == "running" else expected
+    return total / manifest["workers"]
+
+
+def _running_for(run_dir: Path) -> float:
+    try:
+        return time.time() - float(read_json(run_dir / RUNNING_FILE)["started"])
+    except (OSError, ValueError, KeyError):
+        return 0.0
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+
+
+def current_manifest() -> dict | None:
+    path = os.environ.get(MANIFEST_ENV)
+    return read_json(path) if path and Path(path).exists() else None
+
+
+class JobLine:
+    """A sweep job's line when it ends: its name, top-1 (set `result`), error (set `error`) or why it
+    was skipped (set `skipped`), seconds, and the sweep's progress. Outside a sweep it prints nothing."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir).absolute()
+        self.result: dict | None = None
+        self.error: str | None = None
+        self.skipped: str | None = None
+
+    def __enter__(self):
+        self.started = time.time()
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        manifest = current_manifest()
+        if manifest is None:
+            return
+        manifest_path, seconds = os.environ[MANIFEST_ENV], time.time() - self.started
+        job = next((j for j in manifest["jobs"] if Path(j["run_dir"]) == self.run_dir), None)
+        name = f"{job['series']}_k{job['k']}" if job and job["k"] else (job["series"] if job else self.run_dir.name)
+        if self.result is not None and self.result.get("finished_at", 0) >= self.started:  # trained here, not "already done"
+            with open(times_path(manifest_path), "a") as f:  # one short line per job: appends do not interleave
+                f.write(json.dumps({"network": job.get("network") if job else None, "seconds": seconds}) + "\n")
+        if self.result is not None:
+            outcome = f"top-1 {self.result['val_top1']:.4f}"
+        elif self.skipped is not None:
+            outcome = f"skipped: {self.skipped}"
+        else:
+            outcome = f"failed: {self.error or (exc_type.__name__ if exc_type else 'unknown error')}"
+        print(f"{name}: {outcome}, {seconds:.0f} s | {progress_line(manifest, measured_times(manifest_path))}", file=sys.stderr)
