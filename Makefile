@@ -19,5 +19,5 @@ $(STAMP): pyproject.toml
 run: setup ## the main job: the paper's study (30 networks) on the embedded data, then its report
 	$(PY) -m transfer_lab -m +exp=grid
 
-test: setup ## the whole test suite (W&B offline)
-	WANDB_MODE=offline $(PY) -m pytest
+test: setup ## the whole test suite (W&B offline), one worker per core, its 10 slowest tests listed
+	WANDB_MODE=offline $(PY) -m pytest -n auto --dist worksteal --durations=10

@@ -5,7 +5,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO, run_cli
+
+pytestmark = pytest.mark.slow  # builds and installs the package
 
 
 def test_non_editable_install_runs_from_another_directory(tmp_path):

@@ -22,8 +22,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 def checkpoint_callbacks(folder: Path, every_n_steps: int | None) -> list[Callback]:
     """last.ckpt in `folder`: every epoch, every `every_n_steps` steps if set, and when a fit stops on an exception."""
-    # filename="last": the checkpoint saved on an exception is last.ckpt too, the one a re-run resumes from.
-    callbacks = [ModelCheckpoint(dirpath=folder, filename="last", save_last=True, save_top_k=0, every_n_epochs=1, save_on_exception=True)]
+    # All three write last.ckpt, the file a re-run resumes from: filename="last" for the one saved on an
+    # exception, no version counter so that the two schedules overwrite one file instead of adding last-v1.ckpt.
+    last = {"dirpath": folder, "save_last": True, "save_top_k": 0, "enable_version_counter": False}
+    callbacks = [ModelCheckpoint(**last, filename="last", every_n_epochs=1, save_on_exception=True)]
     if every_n_steps:
-        callbacks.append(ModelCheckpoint(dirpath=folder, save_last=True, save_top_k=0, every_n_train_steps=every_n_steps))
+        callbacks.append(ModelCheckpoint(**last, every_n_train_steps=every_n_steps))
     return callbacks
