@@ -26,6 +26,8 @@ DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCE
 RUN_KIND_KEYS = ("+exp", "exp", "k", "freeze", "source", "target", "half", "auto_base")
 # Settings of a run's own half only: a transfer's source base is trained on its full half.
 TARGET_ONLY_KEYS = ("data.target_per_class",)
+# Settings of a kind of run (similarity.images, probe.lr): not a base network's.
+KIND_OPTION_PREFIXES = ("similarity.", "probe.")
 
 
 def fail(message: str) -> None:
@@ -105,10 +107,10 @@ class CheckConfigBeforeRun(Callback):
 
 def base_command(spec: RunSpec) -> str:
     """The command that trains the base network `spec` needs, with this run's other overrides."""
-    half = spec.source if spec.kind == "transfer" else spec.target
+    half = spec.source if spec.kind in ("transfer", "probe") else spec.target
     overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
-    own = RUN_KIND_KEYS + (TARGET_ONLY_KEYS if spec.kind == "transfer" else ())
-    shared = [o for o in overrides if o.split("=")[0].lstrip("+~") not in own]
+    own = RUN_KIND_KEYS + (TARGET_ONLY_KEYS if spec.kind in ("transfer", "probe") else ())
+    shared = [o for o in overrides if o.split("=")[0].lstrip("+~") not in own and not o.lstrip("+~").startswith(KIND_OPTION_PREFIXES)]
     return " ".join(["python -m transfer_lab +exp=base", f"half={half}", *shared])
 
 
@@ -118,7 +120,7 @@ def main(cfg: DictConfig) -> dict:
 
     from transfer_lab.console import closing_line, quiet_libraries, wants_verbose
     from transfer_lab.sweep import RunMarker
-    from transfer_lab.train import run  # heavy imports (torch, lightning) after the config is valid
+    from transfer_lab.train import record_name, run  # heavy imports (torch, lightning) after the config is valid
 
     # Lightning's advice that does not apply here: the CSV logger shares the run folder with result.json by design.
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
@@ -149,7 +151,7 @@ def main(cfg: DictConfig) -> dict:
         marker.result = result
     (run_dir / "failed.json").unlink(missing_ok=True)  # a retried run that now completed
     if HydraConfig.get().mode != RunMode.MULTIRUN:
-        print(closing_line(result, Path(result.get("run_dir", run_dir)) / "result.json"), file=sys.stderr)
+        print(closing_line(result, Path(result.get("run_dir", run_dir)) / record_name(spec)), file=sys.stderr)
     return result
 
 

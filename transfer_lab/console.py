@@ -23,9 +23,16 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", module=LIBRARY_MODULES)
 
 
+def outcome(result: dict) -> str:
+    """A run's number(s) in a few words: top-1 of a trained network or probe, CKA by layer of a similarity run."""
+    if "cka" in result:
+        return "CKA(A,B) layers 1-8: " + " ".join(f"{value:.2f}" for value in result["cka"])
+    return f"top-1 {result['val_top1']:.4f}"
+
+
 def closing_line(result: dict, result_path) -> str:
     """A single run's last line: what it was, how it scored, on how many threads, where its record is."""
     threads = result.get("cpu_threads", "?")
     where = f"GPU {result['gpu_slot']}" if result.get("gpu_slot") is not None else f"{threads} CPU thread{'' if threads == 1 else 's'}"
     k = "" if result.get("k") in (0, None) else f" k={result['k']}"
-    return f"{result['series']}{k}: top-1 {result['val_top1']:.4f} ({where}); {result_path}"
+    return f"{result['series']}{k}: {outcome(result)} ({where}); {result_path}"

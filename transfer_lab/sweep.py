@@ -23,10 +23,12 @@ from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from transfer_lab.console import outcome
 from transfer_lab.devices import PARALLEL_JOBS_ENV
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import owner_alive, read_json, write_json, write_owner
 from transfer_lab.loggers import study_group
+from transfer_lab.similarity import SIMILARITY_FILE
 from transfer_lab.spec import spec_from_config, stable_hash
 
 MANIFEST_ENV = "TRANSFER_LAB_SWEEP_MANIFEST"
@@ -67,7 +69,7 @@ def plan_sweep(config: DictConfig) -> Path:
 
 def job_state(run_dir: Path) -> str:
     """done, failed, running or left: from the files a run leaves in its folder."""
-    if (run_dir / "result.json").exists():
+    if (run_dir / "result.json").exists() or (run_dir / SIMILARITY_FILE).exists():
         return "done"
     if (run_dir / "failed.json").exists():
         return "failed"
@@ -163,10 +165,10 @@ class RunMarker:
             with open(times_path(manifest_path), "a") as f:  # one short line per job: appends do not interleave
                 f.write(json.dumps({"network": job.get("network") if job else None, "seconds": seconds}) + "\n")
         if self.result is not None:
-            outcome = f"top-1 {self.result['val_top1']:.4f}"
+            line = outcome(self.result)
         else:
-            outcome = f"failed: {self.error or (exc_type.__name__ if exc_type else 'unknown error')}"
-        print(f"{name}: {outcome}, {seconds:.0f} s | {progress_line(manifest, measured_times(manifest_path))}", file=sys.stderr)
+            line = f"failed: {self.error or (exc_type.__name__ if exc_type else 'unknown error')}"
+        print(f"{name}: {line}, {seconds:.0f} s | {progress_line(manifest, measured_times(manifest_path))}", file=sys.stderr)
 
 
 class StudySweep(Callback):

@@ -10,6 +10,7 @@ network (after finding, or training, the base network of its source half), and w
 import shutil
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -18,6 +19,7 @@ from hydra.utils import instantiate
 from pytorch_lightning.callbacks import TQDMProgressBar
 
 from transfer_lab.checkpointing import AtomicCheckpointIO, checkpoint_callbacks
+from transfer_lab.console import outcome
 from transfer_lab.data.augment import DeviceAugment
 from transfer_lab.data.datamodule import HalfDataModule
 from transfer_lab.data.registry import load_dataset
@@ -27,7 +29,10 @@ from transfer_lab.errors import ConfigError
 from transfer_lab.io import read_json, write_json
 from transfer_lab.loggers import finish_logger, make_logger
 from transfer_lab.module import TransferModule
+from transfer_lab.probe import check_probe, train_probe
 from transfer_lab.scarcity import full_half_schedule, scarce_half
+from transfer_lab.similarity import SIMILARITY_FILE
+from transfer_lab.similarity.job import check_similarity, run_similarity
 from transfer_lab.spec import RunSpec
 from transfer_lab.splits import make_split, split_label
 from transfer_lab.store import BaseNetwork, BaseStore
@@ -41,6 +46,10 @@ def check_inputs(spec: RunSpec) -> None:
     split.check_target(spec.target)
     if spec.source is not None:
         split.classes(spec.source)
+    if spec.kind == "similarity":
+        check_similarity(spec, dataset, split)
+    if spec.kind == "probe":
+        check_probe(spec)
 
 
 def target_half(spec: RunSpec):
@@ -55,7 +64,7 @@ def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "") -> dict:
     check_inputs(spec)
     done = completed_result(spec, run_dir)
     if done is not None:
-        print(f"already done: {run_dir / 'result.json'} (val_top1 {done['val_top1']:.4f})", file=sys.stderr)
+        print(f"already done: {run_dir / record_name(spec)} ({outcome(done)})", file=sys.stderr)
         return done
     store = BaseStore(spec.root)
     with claim_gpu() as gpu:
@@ -67,20 +76,34 @@ def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "") -> dict:
         if spec.kind == "random":  # random filters: no base network, layers 1..k stay at their init
             return train_network(spec, run_dir, store, gpu=gpu)
 
-        base_spec = spec.base_spec(spec.source)
-        if spec.auto_base:
-            base_dir = Path(spec.root) / "runs" / base_spec.run_name
-            base = store.get_or_train(base_spec, lambda b: train_network(b, base_dir, store, gpu=gpu), rebuild_command)
-        else:
-            base = store.find(base_spec, rebuild_command)
-            if base is None:
-                raise ConfigError(f"no base network {base_spec.series} in {store.dir} and auto_base=false: train it with: {rebuild_command}")
+        if spec.kind == "similarity":  # compares stored base networks, trains none of its own
+            return run_similarity(spec, run_dir, partial(stored_base, store=store, gpu=gpu), rebuild_command, *target_half(spec)[:2], gpu)
+        base = stored_base(spec.base_spec(spec.source), rebuild_command, store, gpu)
+        if spec.kind == "probe":  # a linear classifier on cached features of layers 1..k: no network training
+            return train_probe(spec, run_dir, base, target_half(spec)[2], gpu)
         return train_network(spec, run_dir, store, base, gpu)
+
+
+def stored_base(base_spec: RunSpec, rebuild_command: str, store: BaseStore, gpu: int | None) -> BaseNetwork:
+    """The base network of base_spec from the store; trained first, in its own run folder, if missing
+    and base_spec.auto_base (otherwise an error naming rebuild_command)."""
+    if base_spec.auto_base:
+        base_dir = Path(base_spec.root) / "runs" / base_spec.run_name
+        return store.get_or_train(base_spec, lambda b: train_network(b, base_dir, store, gpu=gpu), rebuild_command)
+    base = store.find(base_spec, rebuild_command)
+    if base is None:
+        raise ConfigError(f"no base network {base_spec.series} in {store.dir} and auto_base=false: train it with: {rebuild_command}")
+    return base
+
+
+def record_name(spec: RunSpec) -> str:
+    """The file whose presence means the run completed: similarity.json for a similarity run, which trains no network."""
+    return SIMILARITY_FILE if spec.kind == "similarity" else "result.json"
 
 
 def completed_result(spec: RunSpec, run_dir: Path) -> dict | None:
     """The result record in run_dir if it belongs to this exact config; never overwrite another."""
-    path = Path(run_dir) / "result.json"
+    path = Path(run_dir) / record_name(spec)
     if not path.exists():
         return None
     try:
