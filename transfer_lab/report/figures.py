@@ -21,6 +21,7 @@ STYLE = {  # colour, marker, filled
     "base B": ("black", "s", True),
     "frozen, best k": ("tab:red", "D", False),
     "fine-tuned, best k": ("tab:red", "D", True),
+    "probeAnB": ("tab:green", "^", True),  # report/similarity.py
 }
 RANDOM_SERIES = {"BnB": "BnB: selffer, frozen", "BnB+": "BnB+: selffer, fine-tuned",
                  "AnB": "AnB: transfer, frozen", "AnB+": "AnB+: transfer, fine-tuned"}
