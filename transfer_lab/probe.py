@@ -29,7 +29,7 @@ from transfer_lab.splits import split_label
 from transfer_lab.store import BaseNetwork
 
 # Settings that must be positive, with an example value for the error message.
-POSITIVE = {"max_features": 4096, "epochs": 30, "batch_size": 256, "lr": 0.001}
+POSITIVE = {"max_features": 4096, "epochs": 10, "batch_size": 256, "lr": 0.003}
 FEATURE_BATCH = 256  # images per forward pass of the frozen layers
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transfer_lab.errors import ConfigError
+from transfer_lab.similarity import SIMILARITY_FILE
 
 STUDY_KEYS = ("dataset", "split", "model", "recipe", "target_per_class")
 # Runs recorded before target_per_class existed trained on all images.
@@ -32,8 +33,8 @@ def collect(folders: list[Path]) -> list[dict]:
                 raise ConfigError(f"{path} is not a readable JSON result ({err}): delete it to have the run redone, then report again") from err
             record.setdefault("run_dir", str(path.parent))
             records.append(record)
-    if not records:
-        raise ConfigError(f"no runs (result.json or failed.json) under {', '.join(map(str, folders))}: run the study first")
+    if not records and not any(next(Path(folder).rglob(SIMILARITY_FILE), None) for folder in folders):  # report/similarity.py reads those
+        raise ConfigError(f"no runs (result.json, failed.json or {SIMILARITY_FILE}) under {', '.join(map(str, folders))}: run the study first")
     return records
 
 
