@@ -154,7 +154,7 @@ def similarity_markdown(folders: list[Path], studies: dict[tuple, Study], out: P
                   f"{', '.join(str(r['seed']) for r in records) or 'none'}), {example.get('n_images', '?')} validation images "
                   f"of both halves in batches of {example.get('batch_size', '?')}; estimator: {example.get('estimator', 'n/a')}; "
                   f"conv maps {example.get('conv_maps', 'n/a')}. Probes: one linear classifier on layer k of base A "
-                  "(frozen, pooled), trained on half B. Cells: mean ± std over seeds.", ""]
+                  "(frozen, pooled), trained on half B. CKA cells: mean ± std over the similarity runs; top-1 cells: means over seeds (their spread: the tables above and the figure).", ""]
         lines += layer_table(study, records)
         lines += [f"![layer similarity {study.name}]({figure}.png)", ""]
         lines += correlation_lines(study, records)
