@@ -9,11 +9,11 @@ from conftest import REPO
 # Layer of each module (by dotted-name prefix, longest first); a module may import its own layer and those below.
 LAYERS = {
     "transfer_lab.errors": 0, "transfer_lab.io": 0, "transfer_lab.devices": 0,
-    "transfer_lab.compose": 1,
+    "transfer_lab.compose": 1, "transfer_lab.conf": 1,
     "transfer_lab.spec": 2,
     "transfer_lab.resolvers": 3, "transfer_lab.data": 3,
     "transfer_lab.models": 4,
-    "transfer_lab.run": 5,
+    "transfer_lab.run": 5, "transfer_lab.similarity": 5,
     "transfer_lab.study": 6,
     "transfer_lab.console": 7, "transfer_lab.cli": 7, "transfer_lab.__main__": 7, "transfer_lab.sweep": 7, "hydra_plugins": 7,
     "transfer_lab.report": 7, "transfer_lab.bench": 7, "transfer_lab.prepare": 7, "transfer_lab.synthetic_imagenet": 7,

@@ -22,10 +22,10 @@ from hydra_plugins.transfer_lab_sweeper.study_sweeper import StudySweeper
 from omegaconf import DictConfig
 
 from transfer_lab.console import check_writable, closing_line, fail, one_line_error, quiet_libraries, wants_verbose
-from transfer_lab.data.registry import check_inputs
 from transfer_lab.errors import ConfigError
-from transfer_lab.run.record import FAILED_FILE, RESULT_FILE, record_failure
-from transfer_lab.spec import RunSpec, spec_from_config
+from transfer_lab.run.inputs import check_inputs
+from transfer_lab.run.record import FAILED_FILE, record_failure, record_file
+from transfer_lab.spec import SOURCE_KINDS, RunSpec, spec_from_config
 from transfer_lab.sweep.progress import JobLine
 
 
@@ -81,7 +81,7 @@ class CheckConfigBeforeRun(Callback):
 
 def base_command(spec: RunSpec) -> str:
     """The command that trains the base network `spec` needs, with this run's other overrides."""
-    half = spec.source if spec.kind == "transfer" else spec.target
+    half = spec.source if spec.kind in SOURCE_KINDS else spec.target
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     return " ".join(["python -m transfer_lab +exp=base", f"half={half}", *spec.base_overrides(overrides)])
 
@@ -128,5 +128,5 @@ def main(cfg: DictConfig) -> dict:
         line.result = result
     (run_dir / FAILED_FILE).unlink(missing_ok=True)  # a retried run that now completed
     if not in_sweep:
-        print(closing_line(result, Path(result.get("run_dir", run_dir)) / RESULT_FILE), file=sys.stderr)
+        print(closing_line(result, Path(result.get("run_dir", run_dir)) / record_file(spec)), file=sys.stderr)
     return result

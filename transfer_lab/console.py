@@ -15,6 +15,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from transfer_lab.errors import ConfigError, TrainingDiverged
+from transfer_lab.run.record import outcome
 
 # Lightning's own loggers (its info notices go through these; levels are what Lightning documents for this).
 LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric")
@@ -76,4 +77,4 @@ def closing_line(result: dict, result_path) -> str:
     threads = result.get("cpu_threads", "?")
     where = f"GPU {result['gpu_slot']}" if result.get("gpu_slot") is not None else f"{threads} CPU thread{'' if threads == 1 else 's'}"
     k = "" if result.get("k") in (0, None) else f" k={result['k']}"
-    return f"{result['series']}{k}: top-1 {result['val_top1']:.4f} ({where}); {result_path}"
+    return f"{result['series']}{k}: {outcome(result)} ({where}); {result_path}"

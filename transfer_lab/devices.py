@@ -61,6 +61,15 @@ def lock_dir() -> Path:
 
 
 @contextmanager
+def job_device() -> Iterator[int | None]:
+    """The device of one job's computation: a GPU of its own (its index), or the CPU made ready (None)."""
+    with claim_gpu() as gpu:
+        if gpu is None:
+            prepare_cpu()
+        yield gpu
+
+
+@contextmanager
 def claim_gpu() -> Iterator[int | None]:
     """Yield the index of a GPU held by this job alone (None on a CPU-only machine)."""
     ids = gpu_ids()

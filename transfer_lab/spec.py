@@ -32,12 +32,17 @@ CHOICE_KEYS = ("kind", "half", "source", "target", "k", "freeze")
 # Model settings that change speed, not results: left out of every hash, so a compiled run finds an eager base.
 MODEL_SPEED_KEYS = ("compile", "compile_mode")
 SUBTREES = ("data", "split", "model", "recipe", "trainer", "callbacks", "logger")
-PRESETS = "+exp=base half=A, +exp=anb k=3, +exp=bnb k=3, +exp=transfer source=A target=B k=3 or +exp=random_filters k=3"
+PRESETS = ("+exp=base half=A, +exp=anb k=3, +exp=bnb k=3, +exp=transfer source=A target=B k=3, +exp=random_filters k=3, "
+           "+exp=similarity or +exp=probe k=3")
+# Kinds with settings of their own (a config subtree of the same name), hashed into their runs only.
+KIND_OPTIONS = ("similarity", "probe")
+# Kinds whose layers 1..k come from the base network of the source half.
+SOURCE_KINDS = ("transfer", "probe")
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    kind: str  # "base", "transfer" or "random" (random filters: layers 1..k random and frozen)
+    kind: str  # "base", "transfer", "random" (random filters: layers 1..k random and frozen), "similarity" or "probe"
     target: str  # the half trained and evaluated on
     source: str | None  # transfer: the half whose base network gives layers 1..k
     k: int  # layers copied (random: layers left at their random init); 0 for a base network
@@ -52,18 +57,23 @@ class RunSpec:
     callbacks: dict = field(default_factory=dict)
     logger: dict = field(default_factory=dict)
     root: str = "outputs"
+    options: dict = field(default_factory=dict)  # the similarity / probe settings of such runs
 
     @property
     def series(self) -> str:
         """The paper's name for the run: baseA, BnB, AnB+, ..."""
         if self.kind in ("base", "random"):
             return f"{self.kind}{self.target}"
+        if self.kind == "similarity":
+            return "similarity"
+        if self.kind == "probe":
+            return f"probe{self.source}n{self.target}"
         return f"{self.source}n{self.target}" + ("" if self.freeze else "+")
 
     @property
     def run_name(self) -> str:
         """Readable and unique: dataset/split/series_k[_n<per class>]/seed-hash. Same config, same folder."""
-        what = self.series if self.kind == "base" else f"{self.series}_k{self.k}"
+        what = self.series if self.kind in ("base", "similarity") else f"{self.series}_k{self.k}"
         if self.target_per_class is not None:
             what += f"_n{self.target_per_class}"
         split = f"{split_label(self.split)}-s{self.split['seed']}"
@@ -87,6 +97,7 @@ class RunSpec:
             "split": self.split,
             "model": model,
             "recipe": self.recipe,
+            **({"options": self.options} if self.options else {}),  # absent for other kinds: their hashes stay
         }
 
     @property
@@ -102,12 +113,13 @@ class RunSpec:
         """The base network of `half` with this run's split, model, recipe and seed, trained on the
         half's full data: only the run's own (target) half is made scarce."""
         data = {**self.data, "target_per_class": None}
-        return replace(self, kind="base", target=half, source=None, k=0, freeze=False, data=data)
+        return replace(self, kind="base", target=half, source=None, k=0, freeze=False, data=data, options={})
 
     def base_overrides(self, overrides: list[str]) -> list[str]:
         """The command-line overrides of this run that its base network shares (base_spec's rule)."""
-        own = RUN_KIND_KEYS + (TARGET_ONLY_KEYS if self.kind == "transfer" else ())
-        return [o for o in overrides if o.split("=")[0].lstrip("+~") not in own]
+        own = RUN_KIND_KEYS + (TARGET_ONLY_KEYS if self.kind in SOURCE_KINDS else ())
+        keys = [o.split("=")[0].lstrip("+~") for o in overrides]
+        return [o for o, key in zip(overrides, keys) if key not in own and key.split(".")[0] not in KIND_OPTIONS]
 
     @property
     def study(self) -> dict[str, Any]:
@@ -152,23 +164,28 @@ def _half(value: Any, key: str, example: str) -> str:
 
 RUN_PATTERN = re.compile(
     r"^(?:base(?P<half>[AB])|random(?P<random_half>[AB])_k(?P<random_k>\d+)"
-    r"|(?P<source>[AB])n(?P<target>[AB])(?P<plus>\+?)_k(?P<k>\d+))$"
+    r"|(?P<probe>probe)?(?P<source>[AB])n(?P<target>[AB])(?P<plus>\+?)_k(?P<k>\d+))$"
 )
 
 
 def parse_run(run: str) -> dict[str, Any]:
     """`run=AnB+_k3` is source=A target=B freeze=false k=3; `run=baseA` a base on A; `run=randomA_k3`
-    random filters on A (the sweeps' job names)."""
+    random filters on A; `run=probeAnB_k3` a linear probe (the sweeps' job names)."""
     match = RUN_PATTERN.match(str(run))
     if match is None:
         raise ConfigError(
-            f"run={run!r} is not a run name: use baseA, baseB, random<half>_k<k> or <source>n<target>[+]_k<k>, e.g. run=AnB+_k3"
+            f"run={run!r} is not a run name: use baseA, baseB, random<half>_k<k>, probe<source>n<target>_k<k> "
+            "or <source>n<target>[+]_k<k>, e.g. run=AnB+_k3"
         )
     if match["half"]:
         return {"kind": "base", "half": match["half"], "source": None, "target": None, "k": None}
     if match["random_half"]:
         return {"kind": "random", "half": match["random_half"], "source": None, "target": None,
                 "k": int(match["random_k"]), "freeze": True}
+    if match["probe"]:
+        if match["plus"]:
+            raise ConfigError(f"run={run}: a probe's layers are always frozen: drop the +, e.g. run=probeAnB_k3")
+        return {"kind": "probe", "half": None, "source": match["source"], "target": match["target"], "k": int(match["k"]), "freeze": True}
     return {"kind": "transfer", "half": None, "source": match["source"], "target": match["target"],
             "k": int(match["k"]), "freeze": not match["plus"]}
 
@@ -187,7 +204,7 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
     kind = choice["kind"]
     if kind is None:
         raise ConfigError(f"no experiment chosen: add one of {PRESETS}")
-    if kind not in ("base", "transfer", "random"):
+    if kind not in ("base", "transfer", "random", *KIND_OPTIONS):
         raise ConfigError(f"kind={kind!r} is unknown: use a preset, {PRESETS}")
 
     # Type checks here rather than in a structured-config schema: the schema's errors are several lines
@@ -219,11 +236,17 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
         source, k = None, _layer_count(required("k", example), "random filters", example)
         if not freeze:
             raise ConfigError("freeze=false with random filters is a base network: drop freeze=false, or use +exp=base")
+    elif kind == "similarity":  # compares base A and base B: no layer count, no direction
+        if choice["k"] is not None:
+            raise ConfigError(f"k={choice['k']} is set for +exp=similarity, which compares every layer: drop k, or use +exp=probe k={choice['k']}")
+        target, source, k = "B", "A", 0
     else:
-        example = "+exp=transfer source=A target=B k=3"
+        example = "+exp=transfer source=A target=B k=3" if kind == "transfer" else "+exp=probe k=3 source=A target=B"
         source = _half(required("source", example), "source", example)
         target = _half(required("target", example), "target", example)
-        k = _layer_count(required("k", "+exp=anb k=3"), "a transfer", "k=3")
+        k = _layer_count(required("k", example), "a transfer" if kind == "transfer" else "a probe", "k=3")
+        if kind == "probe" and not freeze:
+            raise ConfigError("freeze=false with a probe: a probe's layers are always frozen; fine-tune with +exp=anb freeze=false")
         if choice["half"] is not None:
             raise ConfigError(f"half={choice['half']} is for base runs; a transfer uses source= and target=")
 
@@ -241,7 +264,7 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
         target=target,
         source=source,
         k=k,
-        freeze=freeze if kind in ("transfer", "random") else False,
+        freeze=freeze if kind in ("transfer", "random", "probe") else False,
         seed=seed,
         auto_base=auto_base,
         data=container["data"],
@@ -252,4 +275,5 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
         callbacks=container["callbacks"],
         logger=container["logger"],
         root=str(cfg.paths.root),
+        options=OmegaConf.to_container(cfg[kind], resolve=True) if kind in KIND_OPTIONS else {},
     )

@@ -1,5 +1,6 @@
 """The job of one network of the study, read top to bottom: already done? claim the run, get its
-base network (from the store, or trained first), fit, record.
+base network (from the store, or trained first), fit, record. Probes and layer similarity are runs
+too: a linear classifier on a base network's frozen layers, CKA between base networks.
 
 One trainer per run: the run's claim (run/claim.py) makes a second process given the same run wait
 for the first and then find it done, or, in a sweep (wait=False), move on to its next job.
@@ -8,12 +9,16 @@ for the first and then find it done, or, in a sweep (wait=False), move on to its
 import sys
 from pathlib import Path
 
-from transfer_lab.data.registry import check_inputs
+from transfer_lab.data.registry import target_half
+from transfer_lab.devices import job_device
 from transfer_lab.errors import ConfigError
 from transfer_lab.run.claim import claim, holder_words
 from transfer_lab.run.fit import fit
-from transfer_lab.run.record import LOCK_FILE, RESULT_FILE, RUNNING_FILE, completed_result
+from transfer_lab.run.inputs import check_inputs
+from transfer_lab.run.probe import train_probe
+from transfer_lab.run.record import LOCK_FILE, RUNNING_FILE, completed_result, outcome, record_file
 from transfer_lab.run.store import BaseNetwork, BaseStore
+from transfer_lab.similarity.job import base_command_for, base_specs, run_similarity
 from transfer_lab.spec import RunSpec
 
 
@@ -35,29 +40,37 @@ def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "", wait: bool = Tr
             done = completed_result(spec, run_dir)  # by the process we waited for
             if done is None:
                 return train(spec, run_dir, BaseStore(spec.root), rebuild_command)
-    print(f"already done: {run_dir / RESULT_FILE} (val_top1 {done['val_top1']:.4f})", file=sys.stderr)
+    print(f"already done: {run_dir / record_file(spec)} ({outcome(done)})", file=sys.stderr)
     return done
 
 
 def train(spec: RunSpec, run_dir: Path, store: BaseStore, rebuild_command: str) -> dict:
-    """Fit `spec` in run_dir, with the base network it needs; a base run publishes itself to the store."""
+    """Fit `spec` in run_dir, with the base network(s) it needs; a base run publishes itself to the store."""
     if spec.kind == "base":
         base = stored_base(spec, run_dir, store)
         return completed_result(spec, run_dir) or base.result
     if spec.kind == "random":  # random filters: no base network, layers 1..k stay at their init
         return fit(spec, run_dir, store)
-    return fit(spec, run_dir, store, source_base(spec, store, rebuild_command))
+    if spec.kind == "similarity":  # compares base networks, trains none of its own
+        bases = {name: base_network(b, store, base_command_for(rebuild_command, b)) for name, b in base_specs(spec).items()}
+        dataset, split, _ = target_half(spec)
+        with job_device() as gpu:
+            return run_similarity(spec, run_dir, bases, dataset, split, gpu)
+    base = base_network(spec.base_spec(spec.source), store, rebuild_command)
+    if spec.kind == "probe":  # a linear classifier on the frozen layers' features, computed once
+        with job_device() as gpu:
+            return train_probe(spec, run_dir, base, target_half(spec)[2], gpu)
+    return fit(spec, run_dir, store, base)
 
 
-def source_base(spec: RunSpec, store: BaseStore, rebuild_command: str) -> BaseNetwork:
-    """The base network of a transfer's source half: stored, or trained first (auto_base)."""
-    base_spec = spec.base_spec(spec.source)
+def base_network(base_spec: RunSpec, store: BaseStore, rebuild_command: str) -> BaseNetwork:
+    """A base network from the store, or trained first in its own run folder (auto_base)."""
     found = store.find(base_spec, rebuild_command)
     if found is not None:
         return found
-    if not spec.auto_base:
+    if not base_spec.auto_base:
         raise ConfigError(f"no base network {base_spec.series} in {store.dir} and auto_base=false: train it with: {rebuild_command}")
-    return stored_base(base_spec, Path(spec.root) / "runs" / base_spec.run_name, store, rebuild_command)
+    return stored_base(base_spec, Path(base_spec.root) / "runs" / base_spec.run_name, store, rebuild_command)
 
 
 def stored_base(spec: RunSpec, run_dir: Path, store: BaseStore, rebuild_command: str = "") -> BaseNetwork:

@@ -29,7 +29,7 @@ def _load(data_json: str) -> ClassImages:
     return LOADERS[data["name"]](data)
 
 
-def check_inputs(spec: RunSpec) -> None:
+def check_data(spec: RunSpec) -> None:
     """Fail fast (ConfigError) on data that cannot be read or a split that leaves a half empty."""
     dataset = load_dataset(spec.data)
     split = make_split(natural=dataset.natural, **spec.split)

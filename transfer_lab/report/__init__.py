@@ -30,6 +30,7 @@ from pathlib import Path
 from transfer_lab.errors import ConfigError
 from transfer_lab.report.figures import natman_figure, random_filters_figure, scarcity_figure, transfer_figure
 from transfer_lab.report.markdown import header, scarcity_markdown, study_markdown
+from transfer_lab.report.similarity import similarity_markdown
 from transfer_lab.report.records import (
     STUDY_KEYS, Study, collect, scarcity_families, scarcity_points, study_name, study_of, study_order, study_title,
     summarise,
@@ -94,6 +95,7 @@ def write_report(folders: list[Path], out: Path | None = None) -> Path:
         if figure:
             FIGURES[key[1]][1](studies[key], out / figure)
         lines += study_markdown(studies[key], natman, figure, paths_root)
+    lines += similarity_markdown(folders, studies, out)
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -21,6 +21,7 @@ STYLE = {  # colour, marker, filled
     "base B": ("black", "s", True),
     "frozen, best k": ("tab:red", "D", False),
     "fine-tuned, best k": ("tab:red", "D", True),
+    "probeAnB": ("tab:green", "^", True),  # report/similarity.py
 }
 RANDOM_SERIES = {"BnB": "BnB: selffer, frozen", "BnB+": "BnB+: selffer, fine-tuned",
                  "AnB": "AnB: transfer, frozen", "AnB+": "AnB+: transfer, fine-tuned"}
@@ -39,14 +40,14 @@ def _pyplot():
     return plt
 
 
-def _figure(rows: int = 1, height: float = 5.0):
+def new_figure(rows: int = 1, height: float = 5.0):
     plt = _pyplot()
     ratios = {"height_ratios": [3, 2]} if rows == 2 else None
     fig, axes = plt.subplots(rows, 1, figsize=(8, height), sharex=True, gridspec_kw=ratios, layout="constrained")
     return fig, axes
 
 
-def _save(fig, path: Path, title: str, study: str, detail: str, legend_axes) -> None:
+def save_figure(fig, path: Path, title: str, study: str, detail: str, legend_axes) -> None:
     """Title (what is plotted, then the study in words), subtitle (seeds, training length, what is
     measured), legend below the plot."""
     from matplotlib.lines import Line2D  # here, as _pyplot: matplotlib loads only when a figure is drawn
@@ -86,11 +87,11 @@ def chance_level(study: Study) -> float | None:
     return 1 / flagged[0]["n_classes"] if flagged else None
 
 
-def _cells(study: Study, series: str) -> dict[float, dict]:
+def series_cells(study: Study, series: str) -> dict[float, dict]:
     return {k: cell for (name, k), cell in study.cells.items() if name == series}
 
 
-def _paper_line(ax, split: str, series: str, ks, label: str | None, minus: float = 0.0) -> None:
+def paper_line(ax, split: str, series: str, ks, label: str | None, minus: float = 0.0) -> None:
     """The paper's numbers for the same curve on ImageNet, in light grey behind ours."""
     paper = paper_numbers()
     points = [(k, value) for k in ks if (value := paper_value(split, series, k, paper)) is not None]
@@ -100,7 +101,7 @@ def _paper_line(ax, split: str, series: str, ks, label: str | None, minus: float
                 markersize=4, linewidth=1, linestyle="-" if filled else "--", label=label, zorder=1)
 
 
-def _on_imagenet(study: Study) -> bool:
+def on_imagenet(study: Study) -> bool:
     """The paper's numbers are full-data ImageNet numbers: drawn beside such studies only."""
     return study.key[0] == "imagenet" and study.key[-1] is None
 
@@ -111,9 +112,9 @@ def _detail(study: Study, measured: str) -> str:
 
 def transfer_figure(study: Study, path: Path) -> None:
     """Paper Figure 2: top-1 vs layers copied for the four series, and each minus base B."""
-    fig, (top, bottom) = _figure(rows=2, height=8.0)
+    fig, (top, bottom) = new_figure(rows=2, height=8.0)
     base = study.cells.get(("baseB", 0))
-    paper = _on_imagenet(study)
+    paper = on_imagenet(study)
     for panel, minus in ((top, 0.0), (bottom, base["mean"] if base else None)):
         if minus is None:
             continue
@@ -125,11 +126,11 @@ def transfer_figure(study: Study, path: Path) -> None:
                 panel.axhspan(level - PERCENT * base["std"], level + PERCENT * base["std"], color="0.9", zorder=0,
                               label="base B ± 1 std over seeds")
         for series, legend in RANDOM_SERIES.items():
-            draw(panel, _cells(study, series), series, legend, OFFSET[series], minus)
+            draw(panel, series_cells(study, series), series, legend, OFFSET[series], minus)
             if paper:
-                _paper_line(panel, "random", series, range(1, 8), None, minus)
+                paper_line(panel, "random", series, range(1, 8), None, minus)
         if paper:
-            _paper_line(panel, "random", "baseB", [0], "paper, ImageNet (Yosinski et al. 2014, Fig. 2; grey)", minus)
+            paper_line(panel, "random", "baseB", [0], "paper, ImageNet (Yosinski et al. 2014, Fig. 2; grey)", minus)
     chance = chance_level(study)
     if chance is not None:
         top.axhline(PERCENT * chance, color="0.5", linewidth=1, linestyle="--", label="chance: 1/classes of half B")
@@ -137,45 +138,45 @@ def transfer_figure(study: Study, path: Path) -> None:
     bottom.set_ylabel("minus base B (pp)")
     bottom.set_xlabel("layers copied from the base network, k (0 = base network)")
     bottom.set_xticks(range(8))
-    _save(fig, path, "Transfer vs layers copied", study_title(study.key),
+    save_figure(fig, path, "Transfer vs layers copied", study_title(study.key),
           _detail(study, "final validation top-1 on half B"), top)
 
 
 def natman_figure(study: Study, path: Path) -> None:
     """Paper Figure 3 (top): frozen transfer between the man-made and the natural half."""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     for series, target, label in (("AnB", "B", "AnB (man-made -> natural)"), ("BnA", "A", "BnA (natural -> man-made)")):
-        cells = _cells(study, series) | ({0: study.cells[(f"base{target}", 0)]} if (f"base{target}", 0) in study.cells else {})
+        cells = series_cells(study, series) | ({0: study.cells[(f"base{target}", 0)]} if (f"base{target}", 0) in study.cells else {})
         if cells:
             draw(ax, cells, label)
-            if _on_imagenet(study):
+            if on_imagenet(study):
                 paper_label = "paper, ImageNet (Fig. 3; grey)" if series == "AnB" else None
-                _paper_line(ax, "natman", series, range(1, 8), paper_label)
+                paper_line(ax, "natman", series, range(1, 8), paper_label)
     ax.set_xticks(range(8))
     ax.set_xlabel("layers copied and frozen, k (0 = base network of the target half)")
     ax.set_ylabel("top-1 on the target half (%)")
-    _save(fig, path, "Natural vs man-made, frozen transfer", study_title(study.key),
+    save_figure(fig, path, "Natural vs man-made, frozen transfer", study_title(study.key),
           _detail(study, "final validation top-1 on the target half"), ax)
 
 
 def random_filters_figure(study: Study, path: Path) -> None:
     """Paper Figure 3's control: top-1 vs k random frozen layers, the normal network at k=0."""
-    fig, ax = _figure()
-    cells = _cells(study, "randomA") | ({0: study.cells[("baseA", 0)]} if ("baseA", 0) in study.cells else {})
+    fig, ax = new_figure()
+    cells = series_cells(study, "randomA") | ({0: study.cells[("baseA", 0)]} if ("baseA", 0) in study.cells else {})
     draw(ax, cells, "random filters, frozen", "layers 1..k random and frozen (k=0: normal network)")
-    if _on_imagenet(study):
-        _paper_line(ax, "all", "baseA", [0], None)
-        _paper_line(ax, "all", "randomA", range(1, 8), "paper, ImageNet 1000 classes (Fig. 3; grey)")
+    if on_imagenet(study):
+        paper_line(ax, "all", "baseA", [0], None)
+        paper_line(ax, "all", "randomA", range(1, 8), "paper, ImageNet 1000 classes (Fig. 3; grey)")
     ax.set_xticks(range(8))
     ax.set_xlabel("random frozen layers k (0 = normal network, all layers trained)")
     ax.set_ylabel("top-1 on all classes (%)")
-    _save(fig, path, "Random filters", study_title(study.key), _detail(study, "final validation top-1"), ax)
+    save_figure(fig, path, "Random filters", study_title(study.key), _detail(study, "final validation top-1"), ax)
 
 
 def scarcity_figure(points: dict[str, list[ScarcityPoint]], members: list[Study], path: Path) -> None:
     """Target top-1 vs images per class (log axis), the best k written beside each transfer point."""
     plt = _pyplot()
-    fig, ax = _figure()
+    fig, ax = new_figure()
     for label, series_points in points.items():
         drawn = [p for p in series_points if p.x is not None]
         if not drawn:
@@ -193,4 +194,4 @@ def scarcity_figure(points: dict[str, list[ScarcityPoint]], members: list[Study]
     ax.set_xlabel("training images per class of the target (log)")
     ax.set_ylabel("top-1 on the target (%)")
     family = study_title((*members[0].key[:-1], None))
-    _save(fig, path, "Scarce targets", family, _detail(members[-1], "final validation top-1 on the target"), ax)
+    save_figure(fig, path, "Scarce targets", family, _detail(members[-1], "final validation top-1 on the target"), ax)

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transfer_lab.errors import ConfigError
-from transfer_lab.run.record import FAILED_FILE, RESULT_FILE
+from transfer_lab.run.record import FAILED_FILE, RESULT_FILE, SIMILARITY_FILE
+from transfer_lab.spec import STUDY_KEYS
+from transfer_lab.spec import study_name as name_of_study
 
-STUDY_KEYS = ("dataset", "split", "model", "recipe", "target_per_class")
 # Runs recorded before target_per_class existed trained on all images.
 STUDY_DEFAULTS = {"target_per_class": None}
 # A run is at chance when its top-1 is within this many binomial standard deviations of 1/classes.
@@ -33,8 +34,8 @@ def collect(folders: list[Path]) -> list[dict]:
                 raise ConfigError(f"{path} is not a readable JSON result ({err}): delete it to have the run redone, then report again") from err
             record.setdefault("run_dir", str(path.parent))
             records.append(record)
-    if not records:
-        raise ConfigError(f"no runs (result.json or failed.json) under {', '.join(map(str, folders))}: run the study first")
+    if not records and not any(next(Path(folder).rglob(SIMILARITY_FILE), None) for folder in folders):  # report/similarity.py reads those
+        raise ConfigError(f"no runs (result.json, failed.json or {SIMILARITY_FILE}) under {', '.join(map(str, folders))}: run the study first")
     return records
 
 
@@ -63,8 +64,8 @@ def study_order(key: tuple) -> tuple:
 
 
 def study_name(key: tuple) -> str:
-    *what, per_class = key
-    return "-".join(map(str, what)) + ("" if per_class is None else f"-n{per_class}")
+    """The name of a study given as its STUDY_KEYS values (the report's study keys)."""
+    return name_of_study(dict(zip(STUDY_KEYS, key)))
 
 
 def summarise(records: list[dict]) -> list[dict]:

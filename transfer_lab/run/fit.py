@@ -16,7 +16,7 @@ import torch
 from transfer_lab.data.datamodule import HalfDataModule
 from transfer_lab.data.registry import target_half
 from transfer_lab.data.scarcity import full_half_schedule, scarce_half
-from transfer_lab.devices import claim_gpu, prepare_cpu
+from transfer_lab.devices import job_device
 from transfer_lab.errors import ConfigError, TrainingDiverged
 from transfer_lab.io import write_json
 from transfer_lab.run.build import build_module, latest_checkpoint, make_trainer
@@ -28,9 +28,7 @@ from transfer_lab.spec import RunSpec
 
 def fit(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | None = None) -> dict:
     """Train the network of `spec` in run_dir (layers 1..k from `base`) on a GPU of its own, or the CPU."""
-    with claim_gpu() as gpu:
-        if gpu is None:
-            prepare_cpu()
+    with job_device() as gpu:
         return train(spec, Path(run_dir), store, base, gpu)
 
 

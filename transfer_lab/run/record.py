@@ -2,6 +2,7 @@
 
   split.json    the classes of halves A and B and the label order used
   result.json   the result record, written last and atomically: its presence means the run completed
+  similarity.json  instead of result.json for a similarity run (+exp=similarity), which trains no network
   failed.json   the record of a run that failed: its error, with the study it belongs to
   running.json  who is training the run now (the owner of its claim, run/claim.py)
   run.lock      the claim's lock file
@@ -17,14 +18,20 @@ from transfer_lab.spec import RunSpec
 
 SPLIT_FILE = "split.json"
 RESULT_FILE = "result.json"
+SIMILARITY_FILE = "similarity.json"
 FAILED_FILE = "failed.json"
 RUNNING_FILE = "running.json"
 LOCK_FILE = "run.lock"
 
 
+def record_file(spec: RunSpec) -> str:
+    """The file whose presence means the run completed."""
+    return SIMILARITY_FILE if spec.kind == "similarity" else RESULT_FILE
+
+
 def completed_result(spec: RunSpec, run_dir: Path) -> dict | None:
     """The result record in run_dir if it belongs to this exact config; never overwrite another."""
-    path = Path(run_dir) / RESULT_FILE
+    path = Path(run_dir) / record_file(spec)
     if not path.exists():
         return None
     try:
@@ -50,6 +57,13 @@ def run_fields(spec: RunSpec) -> dict:
         "seed": spec.seed,
         "config_hash": spec.config_hash,
     }
+
+
+def outcome(result: dict) -> str:
+    """A run's number(s) in a few words: top-1 of a trained network or probe, CKA by layer of a similarity run."""
+    if "cka" in result:
+        return "CKA(A,B) layers 1-8: " + " ".join(f"{value:.2f}" for value in result["cka"])
+    return f"top-1 {result['val_top1']:.4f}"
 
 
 def record_failure(spec: RunSpec, run_dir: Path, err: BaseException) -> None:

@@ -14,14 +14,14 @@ import time
 from pathlib import Path
 
 from transfer_lab.io import owner_alive, read_json
-from transfer_lab.run.record import FAILED_FILE, RESULT_FILE, RUNNING_FILE
+from transfer_lab.run.record import FAILED_FILE, RESULT_FILE, RUNNING_FILE, SIMILARITY_FILE, outcome
 
 MANIFEST_ENV = "TRANSFER_LAB_SWEEP_MANIFEST"
 
 
 def job_state(run_dir: Path) -> str:
     """done, failed, running or left: from the files a run leaves in its folder."""
-    if (run_dir / RESULT_FILE).exists():
+    if (run_dir / RESULT_FILE).exists() or (run_dir / SIMILARITY_FILE).exists():
         return "done"
     if (run_dir / FAILED_FILE).exists():
         return "failed"
@@ -116,9 +116,9 @@ class JobLine:
             with open(times_path(manifest_path), "a") as f:  # one short line per job: appends do not interleave
                 f.write(json.dumps({"network": job.get("network") if job else None, "seconds": seconds}) + "\n")
         if self.result is not None:
-            outcome = f"top-1 {self.result['val_top1']:.4f}"
+            line = outcome(self.result)
         elif self.skipped is not None:
-            outcome = f"skipped: {self.skipped}"
+            line = f"skipped: {self.skipped}"
         else:
-            outcome = f"failed: {self.error or (exc_type.__name__ if exc_type else 'unknown error')}"
-        print(f"{name}: {outcome}, {seconds:.0f} s | {progress_line(manifest, measured_times(manifest_path))}", file=sys.stderr)
+            line = f"failed: {self.error or (exc_type.__name__ if exc_type else 'unknown error')}"
+        print(f"{name}: {line}, {seconds:.0f} s | {progress_line(manifest, measured_times(manifest_path))}", file=sys.stderr)

@@ -20,9 +20,9 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig
 
 from transfer_lab.console import check_writable, fail
-from transfer_lab.data.registry import check_inputs
 from transfer_lab.devices import PARALLEL_JOBS_ENV
 from transfer_lab.errors import ConfigError
+from transfer_lab.run.inputs import check_inputs
 from transfer_lab.io import read_json, write_json
 from transfer_lab.report import log_to_wandb, write_report
 from transfer_lab.run.record import FAILED_FILE
