@@ -59,7 +59,7 @@ def train(spec: RunSpec, run_dir: Path, store: BaseStore, rebuild_command: str) 
     base = base_network(spec.base_spec(spec.source), store, rebuild_command)
     if spec.kind == "probe":  # a linear classifier on the frozen layers' features, computed once
         with job_device() as gpu:
-            return train_probe(spec, run_dir, base, target_half(spec)[2], gpu)
+            return train_probe(spec, run_dir, base, gpu)
     return fit(spec, run_dir, store, base)
 
 

@@ -7,6 +7,7 @@ from functools import lru_cache
 from transfer_lab.data.embedded import load_animalfashion
 from transfer_lab.data.images import ClassImages, HalfImages
 from transfer_lab.data.imagenet import load_imagenet
+from transfer_lab.data.scarcity import scarce_half
 from transfer_lab.data.splits import Split, make_split
 from transfer_lab.errors import ConfigError
 from transfer_lab.spec import RunSpec
@@ -43,3 +44,16 @@ def target_half(spec: RunSpec) -> tuple[ClassImages, Split, HalfImages]:
     dataset = load_dataset(spec.data)
     split = make_split(natural=dataset.natural, **spec.split)
     return dataset, split, dataset.half(split.classes(spec.target))
+
+
+def training_half(spec: RunSpec) -> tuple[ClassImages, Split, HalfImages, dict]:
+    """(dataset, split, half, fields): the run's own half as it trains on it (data.target_per_class
+    images per class when set) and what its record says of it: class and image counts, the scarce
+    subset's digest and warnings."""
+    dataset, split, half = target_half(spec)
+    full_train_size, subset = len(half.train_labels), {"warnings": []}
+    if spec.target_per_class is not None:
+        half, subset = scarce_half(half, spec.target_per_class, spec.split)
+    fields = {"n_classes": len(half.classes), "n_train_images": int(len(half.train_labels)),
+              "n_train_images_full": full_train_size, **subset, "n_val_images": int(len(half.val_labels))}
+    return dataset, split, half, fields

@@ -14,8 +14,8 @@ import pytorch_lightning as pl
 import torch
 
 from transfer_lab.data.datamodule import HalfDataModule
-from transfer_lab.data.registry import target_half
-from transfer_lab.data.scarcity import full_half_schedule, scarce_half
+from transfer_lab.data.registry import training_half
+from transfer_lab.data.scarcity import full_half_schedule
 from transfer_lab.devices import job_device
 from transfer_lab.errors import ConfigError, TrainingDiverged
 from transfer_lab.io import write_json
@@ -38,13 +38,11 @@ def train(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | No
     rng_seed = int(spec.config_hash[:8], 16)  # distinct per run, so fresh layers never repeat the base's init
     pl.seed_everything(rng_seed, workers=True, verbose=False)
 
-    dataset, split, half = target_half(spec)
-    full_train_size, subset, schedule = len(half.train_labels), {"warnings": []}, spec.recipe
-    if spec.target_per_class is not None:
-        half, subset = scarce_half(half, spec.target_per_class, spec.split)
-        schedule = full_half_schedule(spec.recipe, full_train_size)
-        for warning in subset["warnings"]:
-            print(f"warning: {warning}", file=sys.stderr)
+    dataset, split, half, half_fields = training_half(spec)
+    for warning in half_fields["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    # A scarce run keeps the full half's schedule (data/scarcity.py).
+    schedule = spec.recipe if spec.target_per_class is None else full_half_schedule(spec.recipe, half_fields["n_train_images_full"])
     if len(half.train_labels) == 0 or len(half.val_labels) == 0:
         raise ConfigError(f"half {spec.target} of split={split.name} has no training or validation images")
     write_json(run_dir / SPLIT_FILE, split_record(split, dataset.class_names, spec.target))
@@ -80,11 +78,7 @@ def train(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | No
     result = {
         **run_fields(spec),
         "rng_seed": rng_seed,
-        "n_classes": len(half.classes),
-        "n_train_images": int(len(half.train_labels)),
-        "n_train_images_full": full_train_size,
-        **subset,
-        "n_val_images": int(len(half.val_labels)),
+        **half_fields,
         "val_top1": history[-1] if history else None,
         "val_top1_best": max(history) if history else None,
         "val_top1_best10_mean": sum(sorted(history)[-10:]) / len(history[-10:]) if history else None,

@@ -10,6 +10,7 @@ interrupted probe is redone, which costs seconds.
 """
 
 import hashlib
+import sys
 import time
 from pathlib import Path
 
@@ -17,12 +18,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from transfer_lab.data.images import HalfImages
 from transfer_lab.data.loader import BatchLoader
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import save_torch, write_json
 from transfer_lab.models.alexnet import LAYER_NAMES
-from transfer_lab.data.scarcity import scarce_half
+from transfer_lab.data.registry import training_half
 from transfer_lab.models.features import layer_outputs, pooled, stored_network
 from transfer_lab.run.record import RESULT_FILE, run_fields
 from transfer_lab.run.store import BaseNetwork
@@ -78,15 +78,15 @@ def fit_linear(train_x, train_y, classes: int, options: dict) -> nn.Linear:
     return head
 
 
-def train_probe(spec: RunSpec, run_dir: Path, base: BaseNetwork, half: HalfImages, gpu: int | None = None) -> dict:
+def train_probe(spec: RunSpec, run_dir: Path, base: BaseNetwork, gpu: int | None = None) -> dict:
     """Train the probe of `spec` on the target half (layers 1..k of `base`) in run_dir; returns its result record."""
     run_dir = Path(run_dir)
     rng_seed = int(spec.config_hash[:8], 16)  # as run/fit.py: distinct per run
     torch.manual_seed(rng_seed)
     options, device = spec.options, torch.device(f"cuda:{gpu}" if gpu is not None and torch.cuda.is_available() else "cpu")
-    full_train_size, subset = len(half.train_labels), {"warnings": []}
-    if spec.target_per_class is not None:
-        half, subset = scarce_half(half, spec.target_per_class, spec.split)
+    _, _, half, half_fields = training_half(spec)
+    for warning in half_fields["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     net, augment = stored_network(spec.model, spec.data, base.net_state, base.mean_image, device)
 
     started_at, start = time.time(), time.perf_counter()
@@ -106,11 +106,7 @@ def train_probe(spec: RunSpec, run_dir: Path, base: BaseNetwork, half: HalfImage
     result = {
         **run_fields(spec),
         "rng_seed": rng_seed,
-        "n_classes": len(half.classes),
-        "n_train_images": int(len(half.train_labels)),
-        "n_train_images_full": full_train_size,
-        **subset,
-        "n_val_images": int(len(half.val_labels)),
+        **half_fields,
         "val_top1": top1,
         "val_top1_best": top1,  # one evaluation, of the final classifier
         "val_top5": top5 if logits.shape[1] > 5 else None,
