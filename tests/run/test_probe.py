@@ -24,7 +24,7 @@ def test_probe_names_and_keys():
 
 
 def test_a_probe_trains_on_frozen_base_layers_and_is_done_on_rerun(cli, root):
-    done = cli("+exp=probe", "k=2", root=root)
+    done = cli("+exp=probe", "k=2", "probe.epochs=2", root=root)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(only("runs/animalfashion/random-s0/probeAnB_k2/*/result.json", root).read_text())
     assert (result["exp"], result["series"], result["k"], result["freeze"], result["target"]) == ("probe", "probeAnB", 2, True, "B")
@@ -40,10 +40,11 @@ def test_a_probe_trains_on_frozen_base_layers_and_is_done_on_rerun(cli, root):
     assert result["frozen_layers_sha256"] == layers_digest(net, 2)
     assert result["frozen_layers_sha256"] != layers_digest(instantiate(cfg.model.net, num_classes=10), 2)
 
-    again = cli("+exp=probe", "k=2", root=root)
+    again = cli("+exp=probe", "k=2", "probe.epochs=2", root=root)
     assert again.returncode == 0 and "already done" in again.stderr and "top-1" in again.stderr
 
-    grid = cli("-m", "+exp=probe_grid", "run=probeAnB_k2,probeAnB_k7", "probe.max_features=256", root=root)
+    grid = cli("-m", "+exp=probe_grid", "run=probeAnB_k2,probeAnB_k7", "probe.max_features=256", "probe.epochs=2",
+               "hydra.launcher.n_jobs=1", root=root)
     assert grid.returncode == 0, grid.stderr[-3000:]
     assert "2 done, 0 failed, 0 left" in grid.stderr
     assert (root / "reports" / "animalfashion-random" / "similarity.png").stat().st_size > 0

@@ -96,7 +96,7 @@ def test_similarity_cli_trains_missing_bases_writes_its_record_and_is_done_on_re
     seed1 = cli("+exp=similarity", "seed=1", "similarity.reference_seed=0", *TINY_SET, root=root)
     assert seed1.returncode == 0 and seed1.stderr.count("training base") == 1  # base A of seed 1; both bases B are stored
 
-    report = cli("-m", "+exp=probe_grid", "run=probeAnB_k1,probeAnB_k6", root=root)
+    report = cli("-m", "+exp=probe_grid", "run=probeAnB_k1,probeAnB_k6", "probe.epochs=2", "hydra.launcher.n_jobs=1", root=root)
     assert report.returncode == 0, report.stderr[-3000:]
     from transfer_lab.report import write_report  # the report of both folders, as a user would run it
 
