@@ -93,8 +93,6 @@ def test_similarity_cli_trains_missing_bases_writes_its_record_and_is_done_on_re
 
     again = cli("+exp=similarity", *TINY_SET, root=root)
     assert again.returncode == 0 and "already done" in again.stderr and "training" not in again.stderr
-    seed1 = cli("+exp=similarity", "seed=1", "similarity.reference_seed=0", *TINY_SET, root=root)
-    assert seed1.returncode == 0 and seed1.stderr.count("training base") == 1  # base A of seed 1; both bases B are stored
 
     report = cli("-m", "+exp=probe_grid", "run=probeAnB_k1,probeAnB_k6", "probe.epochs=2", "hydra.launcher.n_jobs=1", root=root)
     assert report.returncode == 0, report.stderr[-3000:]
@@ -102,12 +100,9 @@ def test_similarity_cli_trains_missing_bases_writes_its_record_and_is_done_on_re
 
     text = write_report([root / "runs"], root / "report").read_text()
     assert (root / "report" / "similarity.png").stat().st_size > 0
-    table = {int(m[1]): (float(m[2]), float(m[3])) for m in re.finditer(r"^\| (\d) \w+ \| ([-\d.]+) ± [\d.]+ \| ([-\d.]+) ± [\d.]+ \|", text, re.M)}
-    records = [json.loads(p.read_text()) for p in sorted(root.glob("runs/**/similarity.json"))]
-    for k in range(1, 9):
-        mean_ab = sum(r["cka"][k - 1] for r in records) / 2
-        mean_ref = sum(r["cka_reference"][k - 1] for r in records) / 2
-        assert table[k] == (pytest.approx(mean_ab, abs=5e-4), pytest.approx(mean_ref, abs=5e-4))
+    table = {int(m[1]): (float(m[2]), float(m[3])) for m in re.finditer(r"^\| (\d) \w+ \| ([-\d.]+) \| ([-\d.]+) \|", text, re.M)}
+    for k in range(1, 9):  # one similarity run: its values, as the report rounds them
+        assert table[k] == (pytest.approx(record["cka"][k - 1], abs=5e-4), pytest.approx(record["cka_reference"][k - 1], abs=5e-4))
     assert "| probeAnB |" in text and "Rank correlation" in text
 
 
