@@ -67,12 +67,19 @@ class Lines:
 
 
 def test_kill_9_then_the_process_waiting_for_the_run_takes_over_and_ends_like_an_uninterrupted_run(root):
-    holder = start_cli("+exp=base", "half=A", *SLOW, root=root)
+    # The same command twice at once: one holds the run, the other waits (started together, so the
+    # holder is still training when the other reaches the run's lock, however slow the machine).
+    both = [Lines(start_cli("+exp=base", "half=A", *SLOW, root=root)) for _ in range(2)]
+    deadline = time.time() + 120
+    while not any("waiting for baseA" in p.text for p in both):
+        assert time.time() < deadline and all(p.proc.poll() is None for p in both), [p.text[-2000:] for p in both]
+        time.sleep(0.05)
+    waiting, holding = both if "waiting for baseA" in both[0].text else both[::-1]
+    holder = holding.proc
     checkpoint = wait_for_checkpoint(root, holder)
-    waiting = Lines(start_cli("+exp=base", "half=A", *SLOW, root=root))  # the same command
     waiting.wait_for(rf"^waiting for baseA \(.*\): process {holder.pid} on ")
     holder.kill()  # SIGKILL: no handler runs; the OS frees the run's and the base's locks
-    holder.wait()
+    holding.finish()
     step_at_kill = torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]
     assert 0 < step_at_kill < 200
     assert [p.name for p in checkpoint.parent.iterdir()] == ["last.ckpt"]  # both schedules keep one file, the one resumed from
