@@ -7,15 +7,26 @@ from pathlib import Path
 
 import pytest
 
+from transfer_lab.compose import compose_config
+from transfer_lab.spec import RunSpec, spec_from_config
+
 REPO = Path(__file__).resolve().parents[1]
 # Tiny and quiet: a few steps, no progress bars; W&B never reaches the network in tests.
 FAST = ["recipe=tiny", "trainer.enable_progress_bar=false"]
 # Even tinier, for sweeps: 2 steps, validation on 4 batches. Plumbing, not results.
 QUICK = ["recipe.max_steps=2", "recipe.val_check_interval=2", "trainer.limit_val_batches=4"]
+# For sweeps whose parallel workers are not what is tested: jobs in the sweep's own process (each
+# worker process costs ~5 s of CPU to start; tests/sweep covers the workers).
+ONE_WORKER = "hydra.launcher.n_jobs=1"
 os.environ.setdefault("WANDB_MODE", "offline")
 # Parallel test workers (make test) share the cores: idle OpenMP threads sleep instead of spinning,
 # which otherwise burned ~30% of the suite's CPU time (12m51s -> 9m08s of CPU, 7m05s -> 5m15s wall).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def spec_of(*overrides: str) -> RunSpec:
+    """The RunSpec of these overrides, composed as the CLI composes them (Hydra's compose API)."""
+    return spec_from_config(compose_config(list(overrides)))
 
 
 def cli_command(*overrides: str, root: Path, fast: bool = True) -> list[str]:

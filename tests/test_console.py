@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import only
+from conftest import ONE_WORKER, only
 
 LIGHTNING_NOTICES = ("GPU available", "TPU available", "Tip:", "limit_val_batches", "_pytree", "Trainer.fit` stopped", "[HYDRA]")
 JOB_LINE = re.compile(r"^(baseA|AnB_k1): top-1 [01]\.\d{4}, \d+ s \| \d done, 0 failed, \d left(; about \d+m\d\ds left)?$")
@@ -23,7 +23,7 @@ def with_umask(mask: int, call):
 
 
 def test_a_sweep_prints_one_line_per_job_and_ends_with_the_report_path(cli, root, tmp_path):
-    done = with_umask(0o022, lambda: cli("-m", "+exp=grid", "run=baseA,AnB_k1", root=root))
+    done = with_umask(0o022, lambda: cli("-m", "+exp=grid", "run=baseA,AnB_k1", ONE_WORKER, root=root))
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stderr.strip().splitlines()
     assert not [line for line in (done.stdout + done.stderr).splitlines() if any(n in line for n in LIGHTNING_NOTICES)], done.stderr

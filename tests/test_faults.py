@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import FAST, REPO, start_cli
+from conftest import FAST, ONE_WORKER, REPO, start_cli
 
 pytestmark = pytest.mark.slow  # real processes, killed and restarted
 
@@ -97,7 +97,7 @@ def test_two_processes_given_the_same_run_train_it_once_and_a_sweep_moves_past_a
     # a sweep of AnB_k3 (its job in the sweep's process) started meanwhile skips it. (Concurrent demand
     # for one base: tests/run/test_store.py.)
     same_run = [Lines(start_cli("+exp=anb", "k=3", *SLOW, root=root)) for _ in range(2)]
-    sweep = Lines(start_cli("-m", "+exp=grid", "run=AnB_k3", "hydra.launcher.n_jobs=1", *SLOW, root=root))
+    sweep = Lines(start_cli("-m", "+exp=grid", "run=AnB_k3", ONE_WORKER, *SLOW, root=root))
     processes = [*same_run, sweep]
     assert [p.finish() for p in processes] == [0, 0, 0], [p.text[-2000:] for p in processes]
 

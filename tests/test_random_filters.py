@@ -7,7 +7,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from conftest import QUICK
+from conftest import ONE_WORKER, QUICK
 
 from transfer_lab.models.alexnet import LAYER_NAMES
 
@@ -31,7 +31,7 @@ def initial_weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 
 def test_random_filters_stay_at_their_init_on_all_classes_and_are_reported(cli, root):
-    done = cli("-m", "+exp=random_filters_grid", "run=baseA,randomA_k3", *QUICK, root=root)
+    done = cli("-m", "+exp=random_filters_grid", "run=baseA,randomA_k3", ONE_WORKER, *QUICK, root=root)
     assert done.returncode == 0, done.stderr[-3000:]
 
     random_dir, normal_dir = run_of(root, "randomA"), run_of(root, "baseA")

@@ -1,19 +1,15 @@
 """Config composition (Hydra's compose API) and validation into a RunSpec."""
 
 import pytest
+from conftest import spec_of as spec
 from hydra import compose, initialize_config_module
 
 from transfer_lab.errors import ConfigError
-from transfer_lab.spec import spec_from_config
 
 
 def config(*overrides: str):
     with initialize_config_module(config_module="transfer_lab.conf", version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))
-
-
-def spec(*overrides: str):
-    return spec_from_config(config(*overrides))
 
 
 def test_anb_preset_is_a_frozen_transfer_from_a_to_b():

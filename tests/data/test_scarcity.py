@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from conftest import QUICK
+from conftest import ONE_WORKER, QUICK
 
 from transfer_lab.data.images import ClassImages
 from transfer_lab.data.scarcity import full_half_schedule, scarce_half
@@ -71,7 +71,7 @@ def results(root: Path) -> list[dict]:
 def test_the_scarcity_sweep_runs_through_the_cli_and_reports(cli, root):
     # 3 images per class, more than any class has, and all; scratch, frozen and fine-tuned at k=1 and 2.
     jobs = ["data.target_per_class=3,1000,null", "run=baseB,AnB_k1,AnB+_k1,AnB+_k2"]
-    done = cli("-m", "+exp=scarcity", *jobs, *QUICK, root=root)
+    done = cli("-m", "+exp=scarcity", *jobs, ONE_WORKER, *QUICK, root=root)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "sweep finished: 12 done, 0 failed, 0 left" in done.stderr
     found = results(root)

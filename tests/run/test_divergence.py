@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import ONE_WORKER
 
 from transfer_lab.errors import TrainingDiverged
 from transfer_lab.run.divergence import StopOnDivergence
@@ -50,7 +51,7 @@ def test_a_diverging_run_stops_writes_failed_json_says_so_in_one_line_and_exits_
 
 
 def test_a_diverged_job_of_a_sweep_is_reported_as_failed_never_as_a_point(cli, root):
-    done = cli("-m", "+exp=base", "half=A", "recipe.optimizer.lr=0.01,1e6", *DIVERGE[1:], root=root)
+    done = cli("-m", "+exp=base", "half=A", "recipe.optimizer.lr=0.01,1e6", ONE_WORKER, *DIVERGE[1:], root=root)
     assert done.returncode == 1
     assert len(list(root.glob("runs/**/result.json"))) == 1  # the other job went on
     assert "1 of 2 jobs failed" in done.stderr and "training diverged" in done.stderr

@@ -7,8 +7,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from tests.conftest import only
-from tests.test_spec import spec
+from conftest import ONE_WORKER, only, spec_of as spec
 from transfer_lab.run.probe import layers_digest
 from transfer_lab.spec import parse_run
 
@@ -43,8 +42,8 @@ def test_a_probe_trains_on_frozen_base_layers_and_is_done_on_rerun(cli, root):
     again = cli("+exp=probe", "k=2", "probe.epochs=2", root=root)
     assert again.returncode == 0 and "already done" in again.stderr and "top-1" in again.stderr
 
-    grid = cli("-m", "+exp=probe_grid", "run=probeAnB_k2,probeAnB_k7", "probe.max_features=256", "probe.epochs=2",
-               "hydra.launcher.n_jobs=1", root=root)
+    grid = cli("-m", "+exp=probe_grid", "run=probeAnB_k2,probeAnB_k7", "probe.max_features=256", "probe.epochs=2", ONE_WORKER,
+               root=root)
     assert grid.returncode == 0, grid.stderr[-3000:]
     assert "2 done, 0 failed, 0 left" in grid.stderr
     assert (root / "reports" / "animalfashion-random" / "similarity.png").stat().st_size > 0

@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from tests.conftest import only
+from conftest import ONE_WORKER, only
 from transfer_lab.report.similarity import permutation_p, ranks, spearman
 from transfer_lab.similarity.cka import StreamedCKA, batch_rows, linear_cka, streamed_cka, unbiased_hsic
 
@@ -94,7 +94,7 @@ def test_similarity_cli_trains_missing_bases_writes_its_record_and_is_done_on_re
     again = cli("+exp=similarity", *TINY_SET, root=root)
     assert again.returncode == 0 and "already done" in again.stderr and "training" not in again.stderr
 
-    report = cli("-m", "+exp=probe_grid", "run=probeAnB_k1,probeAnB_k6", "probe.epochs=2", "hydra.launcher.n_jobs=1", root=root)
+    report = cli("-m", "+exp=probe_grid", "run=probeAnB_k1,probeAnB_k6", "probe.epochs=2", ONE_WORKER, root=root)
     assert report.returncode == 0, report.stderr[-3000:]
     from transfer_lab.report import write_report  # the report of both folders, as a user would run it
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import filelock
-from conftest import QUICK, shared_a_device_at_once
+from conftest import ONE_WORKER, QUICK, shared_a_device_at_once
 
 from transfer_lab.devices import parallel_jobs
 
@@ -46,7 +46,7 @@ def test_the_grid_runs_every_job_reports_and_resumes_without_training(cli, root)
 
 def test_a_failing_job_does_not_stop_the_sweep_and_is_retried(cli, root):
     # dropout=2.0 is accepted by the config check but raises when the network is built.
-    command = ("-m", "+exp=base", "half=A", "model.net.dropout=0.5,2.0", *QUICK)
+    command = ("-m", "+exp=base", "half=A", "model.net.dropout=0.5,2.0", ONE_WORKER, *QUICK)
     done = cli(*command, root=root)
     assert done.returncode == 1
     assert len(results(root)) == 1
