@@ -69,6 +69,14 @@ def test_a_bad_job_stops_the_sweep_before_any_training(cli, root):
     assert not list(root.glob("runs/**/result.json"))
 
 
+def test_a_job_with_a_bad_setting_of_its_kind_stops_the_sweep_before_any_training(cli, root):
+    # The two jobs share data and halves; only the second one's probe setting is bad.
+    done = cli("-m", "+exp=probe", "k=1", "probe.lr=0.01,-1", *QUICK, root=root)
+    assert done.returncode == 2
+    assert "probe.lr=-1: use a positive number" in done.stderr
+    assert not list(root.glob("runs/**/result.json")) and not list(root.glob("bases/*"))
+
+
 def test_parallel_jobs_each_get_a_gpu_of_their_own(cli, root, tmp_path):
     # Two (fake) GPUs and two workers, but GPU 0 is held by someone else (this test): every job must
     # take GPU 1, one at a time, although two workers run side by side.

@@ -50,8 +50,9 @@ def plan(config: DictConfig, hydra_context: HydraContext, jobs_overrides: list[l
         try:
             cfg = hydra_context.config_loader.load_sweep_config(config, overrides)
             spec = spec_from_config(cfg)
-            inputs = stable_hash([spec.data, spec.split, spec.target, spec.source])
-            if inputs not in checked:  # loading a dataset once per sweep, not once per job
+            # What check_inputs reads: the data, halves and a kind's own settings (probe.*, similarity.*).
+            inputs = stable_hash([spec.data, spec.split, spec.target, spec.source, spec.kind, spec.options])
+            if inputs not in checked:  # each distinct check once per sweep, not once per job
                 check_inputs(spec)
                 checked.add(inputs)
         except (ConfigError, HydraException) as err:
