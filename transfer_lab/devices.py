@@ -60,6 +60,11 @@ def lock_dir() -> Path:
     return Path(os.environ.get(LOCK_DIR_ENV, default))
 
 
+def torch_device(gpu: int | None) -> torch.device:
+    """The torch device of a claimed GPU index (None: the CPU)."""
+    return torch.device(f"cuda:{gpu}" if gpu is not None and torch.cuda.is_available() else "cpu")
+
+
 @contextmanager
 def job_device() -> Iterator[int | None]:
     """The device of one job's computation: a GPU of its own (its index), or the CPU made ready (None)."""

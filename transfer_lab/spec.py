@@ -105,6 +105,11 @@ class RunSpec:
         return stable_hash(self.identity())
 
     @property
+    def rng_seed(self) -> int:
+        """The run's random seed: distinct per run, so fresh layers never repeat the base's init."""
+        return int(self.config_hash[:8], 16)
+
+    @property
     def target_per_class(self) -> int | None:
         """Training images kept per class of the run's own half (None: all of them)."""
         return self.data.get("target_per_class")

@@ -12,7 +12,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from transfer_lab.data.augment import DeviceAugment
-from transfer_lab.models.alexnet import LAYER_NAMES
 
 
 def stored_network(model: dict, data: dict, net_state: dict, mean_image: torch.Tensor, device: torch.device) -> tuple[nn.Module, DeviceAugment]:
@@ -45,6 +44,3 @@ def pooled(x: torch.Tensor, max_features: int) -> torch.Tensor:
             x = F.adaptive_avg_pool2d(x, grid)
     return x.flatten(1)
 
-
-def layer_name(k: int) -> str:
-    return LAYER_NAMES[k - 1]

@@ -35,8 +35,7 @@ def fit(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | None
 def train(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | None, gpu: int | None) -> dict:
     """fit() on the device it claimed (gpu: its index; None: the CPU)."""
     run_dir = Path(run_dir)
-    rng_seed = int(spec.config_hash[:8], 16)  # distinct per run, so fresh layers never repeat the base's init
-    pl.seed_everything(rng_seed, workers=True, verbose=False)
+    pl.seed_everything(spec.rng_seed, workers=True, verbose=False)
 
     dataset, split, half, half_fields = training_half(spec)
     for warning in half_fields["warnings"]:
@@ -77,7 +76,7 @@ def train(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | No
     images_trained = trainer.global_step * min(recipe["batch_size"], len(half.train_labels))
     result = {
         **run_fields(spec),
-        "rng_seed": rng_seed,
+        "rng_seed": spec.rng_seed,
         **half_fields,
         "val_top1": history[-1] if history else None,
         "val_top1_best": max(history) if history else None,

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from transfer_lab.data.loader import BatchLoader
+from transfer_lab.devices import torch_device
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import save_torch, write_json
 from transfer_lab.models.alexnet import LAYER_NAMES
@@ -81,9 +82,8 @@ def fit_linear(train_x, train_y, classes: int, options: dict) -> nn.Linear:
 def train_probe(spec: RunSpec, run_dir: Path, base: BaseNetwork, gpu: int | None = None) -> dict:
     """Train the probe of `spec` on the target half (layers 1..k of `base`) in run_dir; returns its result record."""
     run_dir = Path(run_dir)
-    rng_seed = int(spec.config_hash[:8], 16)  # as run/fit.py: distinct per run
-    torch.manual_seed(rng_seed)
-    options, device = spec.options, torch.device(f"cuda:{gpu}" if gpu is not None and torch.cuda.is_available() else "cpu")
+    torch.manual_seed(spec.rng_seed)
+    options, device = spec.options, torch_device(gpu)
     _, _, half, half_fields = training_half(spec)
     for warning in half_fields["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
@@ -105,7 +105,7 @@ def train_probe(spec: RunSpec, run_dir: Path, base: BaseNetwork, gpu: int | None
     steps_per_epoch = -(-len(train_y) // options["batch_size"])
     result = {
         **run_fields(spec),
-        "rng_seed": rng_seed,
+        "rng_seed": spec.rng_seed,
         **half_fields,
         "val_top1": top1,
         "val_top1_best": top1,  # one evaluation, of the final classifier

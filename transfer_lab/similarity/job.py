@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from transfer_lab.data.images import all_rows
+from transfer_lab.devices import torch_device
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import write_json
 from transfer_lab.models.alexnet import LAYER_NAMES
@@ -80,7 +81,7 @@ def run_similarity(spec: RunSpec, run_dir: Path, bases: dict[str, BaseNetwork], 
     """CKA of the `bases` (base_specs' networks) layer by layer on the common image set; writes similarity.json."""
     chosen = settings(spec)
     rows = image_pool(dataset, split)[: chosen["images"]]
-    device = torch.device(f"cuda:{gpu}" if gpu is not None and torch.cuda.is_available() else "cpu")
+    device = torch_device(gpu)
     nets = {name: stored_network(spec.model, spec.data, base.net_state, base.mean_image, device) for name, base in bases.items()}
 
     started_at, start = time.time(), time.perf_counter()
