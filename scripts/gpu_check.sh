@@ -14,7 +14,8 @@
 # gpu_tests.txt, device.txt.
 #
 # Needs torch, torchvision, pytorch-lightning, torchmetrics (on the machine) and, as wheels in .whl/
-# if missing there: hydra-core, omegaconf, antlr4-python3-runtime==4.9.3, pytest, iniconfig, pluggy
+# if missing there: hydra-core, hydra-joblib-launcher, joblib, omegaconf, antlr4-python3-runtime==4.9.3, pytest,
+# iniconfig, pluggy, pygments
 # (PyYAML, packaging, filelock, tqdm, Pillow, numpy if absent too).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +38,8 @@ fi
 
 missing=$(python3 - <<'PY'
 import importlib
-names = ["torch", "torchvision", "pytorch_lightning", "torchmetrics", "hydra", "omegaconf", "antlr4", "yaml", "pytest", "filelock", "tqdm", "PIL", "numpy"]
+names = ["torch", "torchvision", "pytorch_lightning", "torchmetrics", "hydra", "omegaconf", "antlr4", "joblib",
+         "hydra_plugins.hydra_joblib_launcher", "yaml", "pytest", "filelock", "tqdm", "PIL", "numpy"]
 print(" ".join(n for n in names if importlib.util.find_spec(n) is None))
 PY
 )

@@ -81,7 +81,7 @@ def measure(k: int, overrides: list[str], warmup: int, steps: int) -> dict:
         "channels_last": module.memory_format == torch.channels_last,
         "compile": module.compiled,
         "compile_mode": spec.model.get("compile_mode"),
-        "fused_optimizer": bool({**spec.recipe["optimizer"], **module.fused_step()}.get("fused")),
+        "fused_optimizer": real["fused_optimizer"],
         "progress_bar": progress_bar(spec),
         "loader_threads": threads,
         "dataset": spec.data["name"],
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="instead: N input-only loaders at once in N processes (the jobs of an N-GPU host), aggregate img/s")
     parser.add_argument("--out", help="JSON file to write (default <paths.root>/bench/bench-<time>.json)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. data=imagenet data.root=PATH")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # options may follow the overrides (scripts/gpu_check.sh)
     pl.seed_everything(0, verbose=False)
     if not torch.cuda.is_available():
         prepare_cpu()  # as a run does: before the first parallel op

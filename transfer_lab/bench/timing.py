@@ -128,7 +128,7 @@ def input_only(module, half, batch_size: int, threads: int, device, warmup: int,
 
 def full_path(module, spec: RunSpec, half, batch_size: int, threads: int, warmup: int, steps: int) -> tuple[dict, int]:
     """Clock of training steps inside the Lightning loop, fed from the dataset (the cache for ImageNet),
-    and the number of epoch boundaries they crossed."""
+    with whether the optimizer step was fused, and the number of epoch boundaries they crossed."""
     timer = StepTimer(warmup, steps)
     trainer = build_trainer(
         spec,
@@ -141,4 +141,6 @@ def full_path(module, spec: RunSpec, half, batch_size: int, threads: int, warmup
         enable_checkpointing=False,
     )
     trainer.fit(module, datamodule=HalfDataModule(half, batch_size, threads))
-    return timer.timing, timer.epochs - 1
+    # Read from the optimizer that ran: after fit the module is back on the CPU, where fused_step() says no.
+    fused = bool(trainer.optimizers[0].defaults.get("fused"))
+    return {**timer.timing, "fused_optimizer": fused}, timer.epochs - 1
