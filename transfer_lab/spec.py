@@ -106,8 +106,15 @@ class RunSpec:
 
     @property
     def rng_seed(self) -> int:
-        """The run's random seed: distinct per run, so fresh layers never repeat the base's init."""
+        """The run's random seed (init, dropout): distinct per run, so fresh layers never repeat the base's init."""
         return int(self.config_hash[:8], 16)
+
+    @property
+    def data_seed(self) -> int:
+        """The seed of the training images' order, crops and mirrors: shared by runs that differ only in
+        k, so transfers at every k see the same batches (as Caffe's fixed-order database gave the paper),
+        and seven frozen transfers can train from one pass of their base (run/fused.py)."""
+        return int(stable_hash({**self.identity(), "k": None})[:8], 16)
 
     @property
     def target_per_class(self) -> int | None:

@@ -12,12 +12,25 @@ from torch.nn import functional as F
 
 
 class DeviceAugment(nn.Module):
-    def __init__(self, mean_image: torch.Tensor, pixel_scale: float, crop_size: int, pad: int = 0):
+    """seed: seeds the crops and mirrors (RunSpec.data_seed), drawn from a generator of their own so
+    that they do not depend on what else draws random numbers (dropout); None: torch's global RNG."""
+
+    def __init__(self, mean_image: torch.Tensor, pixel_scale: float, crop_size: int, pad: int = 0, seed: int | None = None):
         super().__init__()
         self.register_buffer("mean_image", mean_image.float().clone())
         self.pixel_scale = pixel_scale
         self.crop_size = crop_size
         self.pad = pad
+        self.seed = seed
+        self.generator: torch.Generator | None = None
+
+    def draws(self, device: torch.device) -> torch.Generator | None:
+        """The crops' generator, made on the device of the first batch (a generator lives on one device)."""
+        if self.seed is None:
+            return None
+        if self.generator is None or self.generator.device != device:
+            self.generator = torch.Generator(device=device).manual_seed(self.seed)
+        return self.generator
 
     def forward(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         x = (images.float() - self.mean_image) * self.pixel_scale
@@ -29,12 +42,13 @@ class DeviceAugment(nn.Module):
             top, left = (h - c) // 2, (w - c) // 2
             return x[:, :, top : top + c, left : left + c]
         # One random crop offset and mirror per image, gathered in a single indexing op.
-        top = torch.randint(0, h - c + 1, (n, 1), device=x.device)
-        left = torch.randint(0, w - c + 1, (n, 1), device=x.device)
+        generator = self.draws(x.device)
+        top = torch.randint(0, h - c + 1, (n, 1), device=x.device, generator=generator)
+        left = torch.randint(0, w - c + 1, (n, 1), device=x.device, generator=generator)
         steps = torch.arange(c, device=x.device)
         rows = top + steps
         cols = left + steps
-        mirror = torch.rand(n, 1, device=x.device) < 0.5
+        mirror = torch.rand(n, 1, device=x.device, generator=generator) < 0.5
         cols = torch.where(mirror, cols.flip(1), cols)
         batch = torch.arange(n, device=x.device)[:, None, None]
         crops = x.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]

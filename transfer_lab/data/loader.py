@@ -19,13 +19,15 @@ import torch
 class BatchLoader:
     """Iterable of (uint8 images N x C x H x W, int64 labels) batches on `device`.
 
-    shuffle=True: a new random order each epoch (torch's global RNG, so seeded runs repeat), the
+    shuffle=True: a new random order each epoch (drawn from `generator`, else torch's global RNG), the
     last incomplete batch dropped; shuffle=False: dataset order, every image once. Rows within a
     batch are sorted: reads from a memory-mapped array then go forward through the file.
     """
 
-    def __init__(self, images, labels: np.ndarray, batch_size: int, shuffle: bool, threads: int = 1, device="cpu"):
+    def __init__(self, images, labels: np.ndarray, batch_size: int, shuffle: bool, threads: int = 1, device="cpu",
+                 generator: torch.Generator | None = None):
         self.images, self.labels = images, np.asarray(labels, dtype=np.int64)
+        self.generator = generator
         self.batch_size = min(batch_size, len(self.labels))
         self.shuffle = shuffle
         self.threads = max(1, threads)
@@ -37,7 +39,7 @@ class BatchLoader:
 
     def batch_rows(self) -> list[np.ndarray]:
         """The rows of each batch of one epoch, in the order they are served."""
-        order = torch.randperm(len(self.labels)).numpy() if self.shuffle else np.arange(len(self.labels))
+        order = torch.randperm(len(self.labels), generator=self.generator).numpy() if self.shuffle else np.arange(len(self.labels))
         return [np.sort(order[i * self.batch_size : (i + 1) * self.batch_size]) for i in range(len(self))]
 
     def __iter__(self):

@@ -49,18 +49,33 @@ class ConvLayer(nn.Conv2d):
         # with the ReLU on the pooled map: 4x fewer elements (conv1's ReLU backward was 12% of a CPU step).
         return self.lrn(F.relu(self.pool(super().forward(x)), inplace=True))
 
+    signal = forward  # no random part: see FCLayer
+
+    def noise(self, x):
+        return x
+
 
 class FCLayer(nn.Linear):
-    """Fully connected -> ReLU -> dropout (fc6, fc7); `final=True` gives the bare classifier fc8."""
+    """Fully connected -> ReLU -> dropout (fc6, fc7); `final=True` gives the bare classifier fc8.
+
+    forward = noise(signal(x)): the deterministic part, then the random one (dropout), so that frozen
+    transfers trained together can share a layer's signal and each draw its own dropout (run/fused.py).
+    """
 
     def __init__(self, in_features, out_features, dropout=0.5, final=False):
         super().__init__(in_features, out_features)
         self.final = final
         self.dropout = nn.Identity() if final else nn.Dropout(dropout)
 
-    def forward(self, x):
+    def signal(self, x):
         x = super().forward(x.flatten(1))
-        return x if self.final else self.dropout(F.relu(x, inplace=True))
+        return x if self.final else F.relu(x, inplace=True)
+
+    def noise(self, x):
+        return self.dropout(x)
+
+    def forward(self, x):
+        return self.noise(self.signal(x))
 
 
 class AlexNet(nn.Sequential):

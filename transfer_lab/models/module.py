@@ -57,12 +57,15 @@ class TransferModule(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run_layers(x.contiguous(memory_format=self.memory_format))
 
-    def layers(self, x: torch.Tensor) -> torch.Tensor:
+    def layers(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Layers start+1..8 on x: the input (start=0) or layer `start`'s signal, before its dropout (run/fused.py)."""
         layers = list(self.net.children())
+        if start:
+            x = layers[start - 1].noise(x)
         with torch.no_grad():  # frozen prefix: no graph is built, so no backward runs below layer k+1
-            for layer in layers[: self.frozen_layers]:
+            for layer in layers[start : self.frozen_layers]:
                 x = layer(x)
-        for layer in layers[self.frozen_layers :]:
+        for layer in layers[max(start, self.frozen_layers) :]:
             x = layer(x)
         return x
 

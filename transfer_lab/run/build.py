@@ -25,7 +25,7 @@ def build_module(spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork 
     recipe = spec.recipe
     return TransferModule(
         net=net,
-        augment=DeviceAugment(mean_image, spec.model["pixel_scale"], spec.data["crop_size"], spec.data["pad"]),
+        augment=DeviceAugment(mean_image, spec.model["pixel_scale"], spec.data["crop_size"], spec.data["pad"], seed=spec.data_seed),
         optimizer=instantiate(recipe["optimizer"]),
         scheduler=instantiate(recipe["scheduler"]) if recipe.get("scheduler") else None,
         bias_lr_mult=recipe["bias_lr_mult"],

@@ -50,7 +50,7 @@ def train(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | No
     mean_image = base.mean_image if base is not None else half.mean_image()
     module = build_module(spec, len(half.classes), mean_image, base, on_gpu=gpu is not None and torch.cuda.is_available())
     recipe = spec.recipe
-    datamodule = HalfDataModule(half, recipe["batch_size"], spec.data["loader_threads"])
+    datamodule = HalfDataModule(half, recipe["batch_size"], spec.data["loader_threads"], order_seed=spec.data_seed)
     logger = make_logger(spec, run_dir)
     trainer = make_trainer(spec, run_dir, logger, gpu, schedule)
     last = latest_checkpoint(run_dir)
