@@ -26,7 +26,7 @@ from transfer_lab.errors import ConfigError
 from transfer_lab.run.inputs import check_inputs
 from transfer_lab.run.record import FAILED_FILE, record_failure, record_file
 from transfer_lab.spec import SOURCE_KINDS, RunSpec, spec_from_config
-from transfer_lab.sweep.progress import JobLine
+from transfer_lab.sweep.progress import JobLine, fused_members
 
 
 def config_groups() -> dict[str, list[str]]:
@@ -92,7 +92,7 @@ def main(cfg: DictConfig) -> dict:
     # so that --help and bad input answer in seconds.
     from pytorch_lightning.utilities.exceptions import SIGTERMException  # training stack: see above
 
-    from transfer_lab.study import HeldElsewhere, run  # training stack: see above
+    from transfer_lab.study import HeldElsewhere, run, run_fused  # training stack: see above
 
     # Lightning's advice that does not apply here: the CSV logger shares the run folder with result.json by design.
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
@@ -104,9 +104,10 @@ def main(cfg: DictConfig) -> dict:
         fail(str(err))
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    members = fused_members(spec, run_dir) if in_sweep else []  # frozen transfers the sweeper gave this job
     with JobLine(run_dir) as line:
         try:
-            result = run(spec, run_dir, base_command(spec), wait=not in_sweep)
+            result = run_fused(members, base_command(spec)) if members else run(spec, run_dir, base_command(spec), wait=not in_sweep)
         except HeldElsewhere as err:  # a sweep moves on; the holder finishes the run
             line.skipped = str(err)
             return {"status": "skipped", "reason": str(err)}
@@ -117,7 +118,8 @@ def main(cfg: DictConfig) -> dict:
         except Exception as err:
             message = one_line_error(err, spec.root)
             with contextlib.suppress(OSError):  # the disk may be what failed
-                record_failure(spec, run_dir, err)
+                if not members:  # run_fused records its networks' failures itself
+                    record_failure(spec, run_dir, err)
             if in_sweep:
                 # The other jobs go on; the job's line says it failed, the end-of-sweep report lists it and exits non-zero.
                 line.error = (message or f"{type(err).__name__}: {err}").splitlines()[0]
@@ -126,7 +128,8 @@ def main(cfg: DictConfig) -> dict:
                 fail(message)
             raise
         line.result = result
-    (run_dir / FAILED_FILE).unlink(missing_ok=True)  # a retried run that now completed
+    for _, done_dir in members or [(spec, run_dir)]:
+        (done_dir / FAILED_FILE).unlink(missing_ok=True)  # a retried run that now completed
     if not in_sweep:
         print(closing_line(result, Path(result.get("run_dir", run_dir)) / record_file(spec)), file=sys.stderr)
     return result

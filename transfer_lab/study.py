@@ -7,6 +7,7 @@ for the first and then find it done, or, in a sweep (wait=False), move on to its
 """
 
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 from transfer_lab.data.registry import target_half
@@ -14,9 +15,10 @@ from transfer_lab.devices import job_device
 from transfer_lab.errors import ConfigError
 from transfer_lab.run.claim import claim, holder_words
 from transfer_lab.run.fit import fit
+from transfer_lab.run.fused import fit_fused
 from transfer_lab.run.inputs import check_inputs
 from transfer_lab.run.probe import train_probe
-from transfer_lab.run.record import LOCK_FILE, RUNNING_FILE, completed_result, outcome, record_file
+from transfer_lab.run.record import LOCK_FILE, RUNNING_FILE, completed_result, outcome, record_failure, record_file
 from transfer_lab.run.store import BaseNetwork, BaseStore
 from transfer_lab.similarity.job import base_command_for, base_specs, run_similarity
 from transfer_lab.spec import RunSpec
@@ -42,6 +44,38 @@ def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "", wait: bool = Tr
                 return train(spec, run_dir, BaseStore(spec.root), rebuild_command)
     print(f"already done: {run_dir / record_file(spec)} ({outcome(done)})", file=sys.stderr)
     return done
+
+
+def run_fused(members: list[tuple[RunSpec, Path]], rebuild_command: str = "") -> list[dict]:
+    """Frozen transfers from one base that differ only in k (a sweep's group, sweep/sweeper.py),
+    trained side by side (run/fused.py); those already done are found, those another process holds
+    left to it. Returns the records of those done or trained here; a failure is recorded in each."""
+    check_inputs(members[0][0])
+    results, todo = [], []
+    with ExitStack() as claims:
+        for spec, run_dir in members:
+            done = completed_result(spec, run_dir)
+            if done is None:
+                name = f"{spec.series}_k{spec.k} ({run_dir})"
+                if not claims.enter_context(claim(run_dir / LOCK_FILE, run_dir / RUNNING_FILE, name, wait=False)):
+                    print(f"left to its holder: {name} is being trained by {holder_words(run_dir / RUNNING_FILE)}", file=sys.stderr)
+                    continue
+                done = completed_result(spec, run_dir)  # by the process that held it a moment ago
+            if done is not None:
+                results.append(done)
+            else:
+                todo.append((spec, run_dir))
+        if not todo:
+            return results
+        store = BaseStore(todo[0][0].root)
+        try:
+            base = base_network(todo[0][0].base_spec(todo[0][0].source), store, rebuild_command)
+            trained = [fit(*todo[0], store, base)] if len(todo) == 1 else fit_fused(todo, base)
+        except Exception as err:
+            for spec, run_dir in todo:
+                record_failure(spec, run_dir, err)
+            raise
+    return results + trained
 
 
 def train(spec: RunSpec, run_dir: Path, store: BaseStore, rebuild_command: str) -> dict:

@@ -11,8 +11,9 @@ from transfer_lab.sweep import sweeper
 
 
 class StudySweeper(Sweeper):
-    def __init__(self, params: dict[str, str] | None = None):
+    def __init__(self, params: dict[str, str] | None = None, fuse_frozen: bool = True):
         self.params = params or {}  # hydra.sweeper.params: key -> comma-separated values, as Hydra's basic sweeper takes them
+        self.fuse_frozen = fuse_frozen
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.hydra_context = config, hydra_context
@@ -20,4 +21,4 @@ class StudySweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> Sequence[Any]:
         params = [f"{key}={value}" for key, value in self.params.items()]
-        return sweeper.sweep(self.config, self.hydra_context, self.launcher, [*params, *arguments])
+        return sweeper.sweep(self.config, self.hydra_context, self.launcher, [*params, *arguments], self.fuse_frozen)

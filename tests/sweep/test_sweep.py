@@ -24,6 +24,11 @@ def test_the_grid_runs_every_job_reports_and_resumes_without_training(cli, root)
         ["baseA0", "baseB0"] + [f"{s}{k}" for s in ("BnB", "BnB+", "AnB", "AnB+") for k in range(1, 8)]
     )
     assert "sweep finished: 30 done, 0 failed, 0 left" in done.stderr
+    # The 7 frozen transfers of each source trained as one job (run/fused.py): 18 jobs for 30 networks.
+    assert "12 trained alongside another" in done.stderr
+    for r in found.values():
+        others = [f"{r['series']}_k{k}" for k in range(1, 8) if k != r["k"]]
+        assert r.get("trained_with") == (others if r["series"] in ("AnB", "BnB") else None), r["series"]
     assert len(list(root.glob("bases/*/base.json"))) == 2  # each base trained once
     assert {r["cpu_threads"] for r in found.values()} == {max(1, os.cpu_count() // parallel_jobs())}  # cores shared
 

@@ -46,6 +46,7 @@ class TransferModule(pl.LightningModule):
         self.val_top1 = MulticlassAccuracy(num_classes=logits, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes=logits, top_k=5, average="micro") if top5 and logits > 5 else None
         self.val_top1_history: list[float] = []
+        self.last_val_top5: float | None = None
         self.validated_at_step = -1  # global step of the last validation (run/fit.py validates the final weights once)
         # Channels-last weights and inputs: cuDNN's fastest convolutions take NHWC tensors, and on the
         # CPU oneDNN's max-pooling ran ~4x faster on them (a small net's whole step: 1.2-1.3x).
@@ -77,37 +78,50 @@ class TransferModule(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         images, labels = batch
-        logits = self(self.augment(images, train=False))
-        self.log("val/loss", F.cross_entropy(logits, labels))
+        self.log("val/loss", self.score(self(self.augment(images, train=False)), labels))
+
+    def on_validation_epoch_end(self):
+        top1, top5 = self.close_validation(None if self.trainer.sanity_checking else self.trainer.global_step)
+        self.log("val/top1", top1, prog_bar=True)
+        if top5 is not None:
+            self.log("val/top5", top5)
+
+    def score(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Adds a validation batch to the top-1/top-5 metrics; returns its loss."""
         self.val_top1.update(logits, labels)
         if self.val_top5 is not None:
             self.val_top5.update(logits, labels)
+        return F.cross_entropy(logits, labels)
 
-    def on_validation_epoch_end(self):
+    def close_validation(self, step: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Top-1 and top-5 of the validation that ended, kept in the history as of `step` (None: a sanity check)."""
         top1 = self.val_top1.compute()
         self.val_top1.reset()
-        self.log("val/top1", top1, prog_bar=True)
+        top5 = None
         if self.val_top5 is not None:
-            self.log("val/top5", self.val_top5.compute())
+            top5 = self.val_top5.compute()
             self.val_top5.reset()
-        if not self.trainer.sanity_checking:
+        if step is not None:
             self.val_top1_history.append(float(top1))
-            self.validated_at_step = self.trainer.global_step
+            self.last_val_top5 = None if top5 is None else float(top5)
+            self.validated_at_step = step
+        return top1, top5
 
     def configure_optimizers(self):
+        return self.solver(self.parameter_groups())
+
+    def parameter_groups(self) -> list[dict]:
+        """The weights that train, with weight decay; their biases at bias_lr_mult x lr, without."""
         weights, biases = trainable_parameters(self.net)
         lr = self.optimizer_factory.keywords["lr"]
-        optimizer = self.optimizer_factory(
-            [
-                {"params": weights},
-                {"params": biases, "lr": lr * self.bias_lr_mult, "weight_decay": 0.0},
-            ],
-            **self.fused_step(),
-        )
+        return [{"params": weights}, {"params": biases, "lr": lr * self.bias_lr_mult, "weight_decay": 0.0}]
+
+    def solver(self, groups: list[dict]):
+        """The recipe's optimizer over `groups` and its schedule, stepped every training step."""
+        optimizer = self.optimizer_factory(groups, **self.fused_step())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "step"}}
 
     def fused_step(self) -> dict:
         """fused=True on a GPU where the optimizer has it: one kernel per step instead of a loop over
@@ -120,7 +134,9 @@ class TransferModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint):
         checkpoint["val_top1_history"] = self.val_top1_history
         checkpoint["validated_at_step"] = self.validated_at_step
+        checkpoint["last_val_top5"] = self.last_val_top5
 
     def on_load_checkpoint(self, checkpoint):
         self.val_top1_history = list(checkpoint.get("val_top1_history", []))
         self.validated_at_step = checkpoint.get("validated_at_step", -1)
+        self.last_val_top5 = checkpoint.get("last_val_top5")

@@ -11,10 +11,12 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from transfer_lab.io import owner_alive, read_json
 from transfer_lab.run.record import FAILED_FILE, RESULT_FILE, RUNNING_FILE, SIMILARITY_FILE, outcome
+from transfer_lab.spec import RunSpec
 
 MANIFEST_ENV = "TRANSFER_LAB_SWEEP_MANIFEST"
 
@@ -91,13 +93,30 @@ def current_manifest() -> dict | None:
     return read_json(path) if path and Path(path).exists() else None
 
 
+def fused_members(spec: RunSpec, run_dir: Path) -> list[tuple[RunSpec, Path]]:
+    """This sweep job's network and those the sweeper gave it to train alongside (sweeper.fuse_frozen);
+    [] if it trains alone."""
+    manifest = current_manifest()
+    job = next((j for j in manifest["jobs"] if Path(j["run_dir"]) == Path(run_dir).absolute()), None) if manifest else None
+    if not job or not job.get("fused_with"):
+        return []
+    members = [(spec, Path(run_dir))]
+    for other in job["fused_with"]:
+        member = replace(spec, k=other["k"])  # the sweeper grouped jobs whose specs differ only in k
+        if member.config_hash != other["config_hash"]:
+            raise RuntimeError(f"the sweep's job {other['run_dir']} is not {spec.series} with k={other['k']}: re-run the sweep")
+        members.append((member, Path(other["run_dir"])))
+    return members
+
+
 class JobLine:
-    """A sweep job's line when it ends: its name, top-1 (set `result`), error (set `error`) or why it
-    was skipped (set `skipped`), seconds, and the sweep's progress. Outside a sweep it prints nothing."""
+    """A sweep job's line when it ends: its name, top-1 (set `result`: a record, or the records of the
+    networks it trained side by side), error (set `error`) or why it was skipped (set `skipped`),
+    seconds, and the sweep's progress. Outside a sweep it prints nothing."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir).absolute()
-        self.result: dict | None = None
+        self.result: dict | list[dict] | None = None
         self.error: str | None = None
         self.skipped: str | None = None
 
@@ -112,11 +131,18 @@ class JobLine:
         manifest_path, seconds = os.environ[MANIFEST_ENV], time.time() - self.started
         job = next((j for j in manifest["jobs"] if Path(j["run_dir"]) == self.run_dir), None)
         name = f"{job['series']}_k{job['k']}" if job and job["k"] else (job["series"] if job else self.run_dir.name)
-        if self.result is not None and self.result.get("finished_at", 0) >= self.started:  # trained here, not "already done"
-            with open(times_path(manifest_path), "a") as f:  # one short line per job: appends do not interleave
-                f.write(json.dumps({"network": job.get("network") if job else None, "seconds": seconds}) + "\n")
-        if self.result is not None:
-            line = outcome(self.result)
+        results = self.result if isinstance(self.result, list) else [self.result] if self.result is not None else []
+        trained = [r for r in results if r.get("finished_at", 0) >= self.started]  # trained here, not "already done"
+        if trained:
+            with open(times_path(manifest_path), "a") as f:  # short lines: appends do not interleave
+                for _ in trained:  # networks trained side by side share the job's time
+                    f.write(json.dumps({"network": job.get("network") if job else None, "seconds": seconds / len(trained)}) + "\n")
+        if len(results) > 1:
+            results.sort(key=lambda r: r["k"])
+            name = f"{results[0]['series']}_k{','.join(str(r['k']) for r in results)}"
+            line = "top-1 " + " ".join(f"{r['val_top1']:.4f}" for r in results)
+        elif results:
+            line = outcome(results[0])
         elif self.skipped is not None:
             line = f"skipped: {self.skipped}"
         else:

@@ -11,6 +11,7 @@ import itertools
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -59,15 +60,36 @@ def plan(config: DictConfig, hydra_context: HydraContext, jobs_overrides: list[l
             fail(f"job {' '.join(overrides)}: {str(err).splitlines()[0]}")
         run_dir = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
         jobs.append({"overrides": overrides, "run_dir": str(run_dir.absolute()), "series": spec.series, "k": spec.k,
-                     "network": network_kind(spec), "wandb_group": study_name(spec.study)})
+                     "network": network_kind(spec), "wandb_group": study_name(spec.study), "config_hash": spec.config_hash,
+                     "fuse_key": stable_hash(replace(spec, k=0).as_dict()) if spec.kind == "transfer" and spec.freeze else None})
     return jobs
 
 
-def sweep(config: DictConfig, hydra_context: HydraContext, launcher: Launcher, arguments: list[str]) -> list:
-    """Check, launch what is not done yet, report; exits 1 if any job failed."""
+def fuse_frozen(pending: list[dict]) -> list[dict]:
+    """The jobs to launch: frozen transfers that differ only in k become one job, their first, which
+    trains them all side by side (run/fused.py); its manifest entry lists the others under fused_with."""
+    groups: dict[str, list[dict]] = {}
+    for job in pending:
+        if job["fuse_key"] is not None:
+            groups.setdefault(job["fuse_key"], []).append(job)
+    launched = []
+    for job in pending:
+        group = groups.get(job["fuse_key"], [job])
+        if job is group[0]:
+            if len(group) > 1:
+                job["fused_with"] = [{key: other[key] for key in ("k", "run_dir", "config_hash")} for other in group[1:]]
+            launched.append(job)
+    return launched
+
+
+def sweep(config: DictConfig, hydra_context: HydraContext, launcher: Launcher, arguments: list[str], fuse: bool = True) -> list:
+    """Check, launch what is not done yet (frozen transfers from one base as one job if `fuse`), report;
+    exits 1 if any job failed."""
     check_writable(str(config.paths.root))
     jobs = plan(config, hydra_context, job_overrides(arguments))
     workers = int(config.hydra.launcher.get("n_jobs") or config.hydra.launcher.get("array_parallelism") or 1)
+    pending = [job for job in jobs if job_state(Path(job["run_dir"])) != "done"]
+    launched = fuse_frozen(pending) if fuse else pending
     manifest_path = Path(str(config.paths.root)) / "sweeps" / f"{time.strftime('%Y%m%d-%H%M%S')}-{stable_hash(jobs)[:8]}.json"
     manifest = {"jobs": jobs, "workers": workers, "started": time.time()}
     write_json(manifest_path, manifest)
@@ -75,13 +97,13 @@ def sweep(config: DictConfig, hydra_context: HydraContext, launcher: Launcher, a
     os.environ[MANIFEST_ENV] = str(manifest_path)
     os.environ[PARALLEL_JOBS_ENV] = str(workers)
 
-    pending = [job for job in jobs if job_state(Path(job["run_dir"])) != "done"]
     returns = []
     if pending:
         already = f", {len(jobs) - len(pending)} already done" if len(pending) < len(jobs) else ""
-        print(f"sweep of {len(jobs)} jobs{already}, {workers} at a time ({manifest_path}): {progress_line(manifest, [])}",
+        fused = f", {len(pending) - len(launched)} trained alongside another" if len(launched) < len(pending) else ""
+        print(f"sweep of {len(jobs)} jobs{already}{fused}, {workers} at a time ({manifest_path}): {progress_line(manifest, [])}",
               file=sys.stderr)
-        returns = launcher.launch([job["overrides"] for job in pending], initial_job_idx=0)
+        returns = launcher.launch([job["overrides"] for job in launched], initial_job_idx=0)
     else:
         print(f"{len(jobs)} of {len(jobs)} runs already done ({manifest_path})", file=sys.stderr)
     report(config, manifest)

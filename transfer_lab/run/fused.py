@@ -1,0 +1,143 @@
+"""Frozen transfers from one base network, trained side by side in one process.
+
+AnB (or BnB) at k = 1..7 share the base's frozen layers: per batch, one forward pass computes the
+shared layers' outputs once and each network trains its own layers from its layer k (for k >= 6
+from fc6's output before dropout, as dropout is each network's own). The networks see the same
+batches, crops and mirrors (RunSpec.data_seed) and each draws its init and dropout from its own
+seed (RunSpec.rng_seed), so on the CPU each ends with the same weights, bit for bit, as when
+trained alone (tests/run/test_fused.py). Each network keeps its own run folder and result.json;
+the checkpoints and logs of the group live in the first network's folder, under fused_k<ks>/.
+"""
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from transfer_lab.devices import job_device
+from transfer_lab.io import write_json
+from transfer_lab.models.module import TransferModule
+from transfer_lab.run.build import build_module, make_trainer
+from transfer_lab.run.fit import datamodule, result_record, train_and_validate, training_data
+from transfer_lab.run.loggers import make_logger
+from transfer_lab.run.record import RESULT_FILE
+from transfer_lab.run.store import BaseNetwork
+from transfer_lab.spec import RunSpec
+
+# Layers whose outputs the networks share: conv1-5 and fc6 up to its dropout, the first random draw.
+SHARED_LAYERS = 6
+
+
+def group_folder(members: list[tuple[RunSpec, Path]]) -> Path:
+    """Where the group's checkpoints and logs live: a re-run of the same group resumes from them."""
+    return members[0][1] / ("fused_k" + "-".join(str(spec.k) for spec, _ in members))
+
+
+def fit_fused(members: list[tuple[RunSpec, Path]], base: BaseNetwork) -> list[dict]:
+    """Train the frozen transfers `members` ((spec, run folder), specs differing only in k) from `base`
+    on one device; writes and returns each one's result record."""
+    with job_device() as gpu:
+        return train_fused(members, base, gpu)
+
+
+def train_fused(members: list[tuple[RunSpec, Path]], base: BaseNetwork, gpu: int | None) -> list[dict]:
+    lead, folder = members[0][0], group_folder(members)
+    prepared = [training_data(spec, run_dir) for spec, run_dir in members]  # split.json in every run folder
+    half, half_fields, schedule = prepared[0]
+    modules, streams = [], []
+    for spec, _ in members:
+        pl.seed_everything(spec.rng_seed, workers=True, verbose=False)  # as fit() seeds a network trained alone
+        modules.append(build_module(spec, len(half.classes), base.mean_image, base, on_gpu=gpu is not None and torch.cuda.is_available()))
+        streams.append(rng_state())  # what the network's dropout draws from, as when trained alone
+    fused = FusedFrozen(modules, streams)
+    logger = make_logger(lead, folder)
+    trainer = make_trainer(lead, folder, logger, gpu, schedule)
+    name = "+".join(f"{spec.series}_k{spec.k}" for spec, _ in members)
+    started_at, seconds = train_and_validate(name, trainer, fused, datamodule(lead, half), folder, logger)
+    results = []
+    for (spec, run_dir), module in zip(members, modules):
+        result = result_record(spec, module, trainer, half_fields, started_at, seconds / len(members), base, run_dir, gpu)
+        result["trained_with"] = [f"{other.series}_k{other.k}" for other, _ in members if other is not spec]
+        write_json(run_dir / RESULT_FILE, result)
+        results.append(result)
+    return results
+
+
+def rng_state() -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The global RNG states that dropout draws from (the CPU's, and the current GPU's if any)."""
+    return torch.get_rng_state(), torch.cuda.get_rng_state() if torch.cuda.is_available() else None
+
+
+def set_rng_state(state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1])
+
+
+class FusedFrozen(pl.LightningModule):
+    """Networks (TransferModules with frozen layers 1..k, copied from one base) trained side by side:
+    the shared layers run once per batch, then each network's own layers and loss. The loss trained
+    is their sum: the networks share no trainable parameter, so each gets its own loss's gradient."""
+
+    def __init__(self, members: list[TransferModule], streams: list):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.streams = streams  # per network: its RNG state, swapped in while it draws dropout
+        self.starts = [min(member.frozen_layers, SHARED_LAYERS) for member in members]
+        self.trunk = max(range(len(members)), key=lambda i: members[i].frozen_layers)  # holds every shared layer
+        self.validated_at_step = -1
+
+    def shared(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """[input, signal of layer 1, ..., of layer max(starts)]: the frozen layers, computed once."""
+        x = images.contiguous(memory_format=self.members[0].memory_format)
+        outputs, layers = [x], list(self.members[self.trunk].net.children())
+        with torch.no_grad():
+            for layer in layers[: max(self.starts)]:
+                outputs.append(layer.signal(outputs[-1]))  # layers 1-5 have no noise; fc6's is each network's
+        return outputs
+
+    def member_logits(self, i: int, outputs: list[torch.Tensor]) -> torch.Tensor:
+        set_rng_state(self.streams[i])
+        logits = self.members[i].layers(outputs[self.starts[i]], self.starts[i])
+        self.streams[i] = rng_state()
+        return logits
+
+    def training_step(self, batch, batch_idx):
+        images, labels = batch
+        outputs = self.shared(self.members[0].augment(images, train=True))
+        losses = torch.stack([F.cross_entropy(self.member_logits(i, outputs), labels) for i in range(len(self.members))])
+        self.log("train/loss", losses.mean(), prog_bar=True)
+        return losses.sum()  # non-finite if any network's loss is (run/divergence.py)
+
+    def validation_step(self, batch, batch_idx):
+        images, labels = batch
+        outputs = self.shared(self.members[0].augment(images, train=False))
+        for i, member in enumerate(self.members):
+            member.score(self.member_logits(i, outputs), labels)
+
+    def on_validation_epoch_end(self):
+        step = None if self.trainer.sanity_checking else self.trainer.global_step
+        for member in self.members:
+            top1, _ = member.close_validation(step)
+            self.log(f"val/top1_k{member.frozen_layers}", top1)
+        if step is not None:
+            self.validated_at_step = step
+
+    def configure_optimizers(self):
+        # One optimizer over every network's parameter groups: SGD updates each parameter on its own, so
+        # a step is each network's own step, and Lightning counts one step per batch.
+        return self.members[0].solver([group for member in self.members for group in member.parameter_groups()])
+
+    def on_save_checkpoint(self, checkpoint):
+        members = [{} for _ in self.members]
+        for member, saved in zip(self.members, members):
+            member.on_save_checkpoint(saved)
+        checkpoint.update(members=members, streams=self.streams, validated_at_step=self.validated_at_step)
+
+    def on_load_checkpoint(self, checkpoint):
+        for member, saved in zip(self.members, checkpoint["members"]):
+            member.on_load_checkpoint(saved)
+        self.streams = checkpoint["streams"]
+        self.validated_at_step = checkpoint["validated_at_step"]
