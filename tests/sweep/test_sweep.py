@@ -99,3 +99,13 @@ def test_parallel_jobs_each_get_a_gpu_of_their_own(cli, root, tmp_path):
     runs = list(results(root).values())
     assert len(runs) == 4 and {r["gpu_slot"] for r in runs} == {1}
     assert not shared_a_device_at_once(runs), "two jobs trained on one GPU at once"
+
+
+def test_a_failing_group_of_frozen_transfers_records_each_networks_failure(cli, root):
+    # The two frozen transfers train as one job (run/fused.py); the base it builds first raises.
+    done = cli("-m", "+exp=grid", "run=AnB_k1,AnB_k2", "model.net.dropout=2.0", ONE_WORKER, *QUICK, root=root)
+    assert done.returncode == 1
+    assert "1 trained alongside another" in done.stderr
+    failed = [json.loads(p.read_text()) for p in root.glob("runs/**/failed.json")]
+    assert sorted(f["k"] for f in failed) == [1, 2] and all("dropout" in f["error"] for f in failed)
+    assert "2 of 2 jobs failed" in done.stderr
