@@ -7,6 +7,7 @@ batches, crops and mirrors (RunSpec.data_seed) and each draws its init and dropo
 seed (RunSpec.rng_seed), so on the CPU each ends with the same weights, bit for bit, as when
 trained alone (tests/run/test_fused.py). Each network keeps its own run folder and result.json;
 the checkpoints and logs of the group live in the first network's folder, under fused_k<ks>/.
+The networks run eager: model.compile applies to a network trained alone.
 """
 
 from pathlib import Path
