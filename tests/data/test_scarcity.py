@@ -37,6 +37,13 @@ def test_the_subset_has_n_images_of_every_class_and_keeps_validation_whole():
         assert half.train_labels[original].tolist() == [label]
 
 
+def test_the_mean_image_of_a_subset_is_the_mean_of_its_own_images():
+    # It was the sum over all of the half's images divided by the subset's count: 4x too large here.
+    subset, _ = scarce_half(toy_half(), 3, SPLIT)
+    kept_images = subset.train_images.take(np.arange(len(subset.train_labels))).astype(np.float64)
+    assert np.allclose(subset.mean_image().numpy(), kept_images.mean(axis=0))
+
+
 def test_the_subset_is_fixed_nested_and_depends_on_the_split_only():
     half = toy_half()
     small, info = scarce_half(half, 2, SPLIT)

@@ -41,6 +41,11 @@ def scarce_half(half: HalfImages, per_class: int, split: dict) -> tuple[HalfImag
             short[original_class] = len(images)
     keep = np.sort(np.concatenate(keep))
     subset = replace(half, train_images=half.train_images.subset(keep), train_labels=half.train_labels[keep])
+    # The class sums behind mean_image() are of the images the half trains on: the kept ones.
+    sums = half.train_class_sums.copy()
+    for label, original_class in enumerate(half.classes):
+        sums[original_class] = subset.train_images.take(np.flatnonzero(subset.train_labels == label)).sum(axis=0, dtype=np.int64)
+    subset = replace(subset, train_class_sums=sums)
     warnings = []
     if short:
         warnings.append(
