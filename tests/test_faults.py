@@ -94,10 +94,16 @@ def test_kill_9_then_the_process_waiting_for_the_run_takes_over_and_ends_like_an
 
 def test_two_processes_given_the_same_run_train_it_once_and_a_sweep_moves_past_a_held_run(root):
     # Both started at once: one trains base A then AnB_k3, the other waits for AnB_k3 and finds it done;
-    # a sweep of AnB_k3 (its job in the sweep's process) started meanwhile skips it. (Concurrent demand
-    # for one base: tests/run/test_store.py.)
-    same_run = [Lines(start_cli("+exp=anb", "k=3", *SLOW, root=root)) for _ in range(2)]
-    sweep = Lines(start_cli("-m", "+exp=grid", "run=AnB_k3", ONE_WORKER, *SLOW, root=root))
+    # a sweep of AnB_k3 (its job in the sweep's process), started once one of them holds AnB_k3 (it
+    # trains base A inside that claim), skips it. 400 steps a network: the holder still holds the run
+    # when the sweep reaches it, on a loaded machine too. (Concurrent demand for one base: tests/run/test_store.py.)
+    hold = [*SLOW, "recipe.max_steps=400"]
+    same_run = [Lines(start_cli("+exp=anb", "k=3", *hold, root=root)) for _ in range(2)]
+    deadline = time.time() + 120
+    while not any("training baseA" in p.text for p in same_run):
+        assert time.time() < deadline and all(p.proc.poll() is None for p in same_run), [p.text[-2000:] for p in same_run]
+        time.sleep(0.05)
+    sweep = Lines(start_cli("-m", "+exp=grid", "run=AnB_k3", ONE_WORKER, *hold, root=root))
     processes = [*same_run, sweep]
     assert [p.finish() for p in processes] == [0, 0, 0], [p.text[-2000:] for p in processes]
 
