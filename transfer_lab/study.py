@@ -7,8 +7,9 @@ for the first and then find it done, or, in a sweep (wait=False), move on to its
 """
 
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from transfer_lab.data.registry import target_half
 from transfer_lab.devices import job_device
@@ -33,17 +34,27 @@ def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "", wait: bool = Tr
     rebuild_command: the command that trains its base network, for messages that name it."""
     check_inputs(spec)
     run_dir = Path(run_dir)
-    done = completed_result(spec, run_dir)
-    if done is None:
-        name = f"{spec.series}_k{spec.k}" if spec.k else spec.series
-        with claim(run_dir / LOCK_FILE, run_dir / RUNNING_FILE, f"{name} ({run_dir})", wait=wait) as held:
-            if not held:
-                raise HeldElsewhere(f"{name} is being trained by {holder_words(run_dir / RUNNING_FILE)}")
-            done = completed_result(spec, run_dir)  # by the process we waited for
-            if done is None:
-                return train(spec, run_dir, BaseStore(spec.root), rebuild_command)
+    with claimed(spec, run_dir, wait) as done:
+        if done is None:
+            return train(spec, run_dir, BaseStore(spec.root), rebuild_command)
     print(f"already done: {run_dir / record_file(spec)} ({outcome(done)})", file=sys.stderr)
     return done
+
+
+@contextmanager
+def claimed(spec: RunSpec, run_dir: Path, wait: bool) -> Iterator[dict | None]:
+    """The run's completed record if it has one (then nothing is claimed), else None while this process
+    holds the run's claim (found done by then: its record). Another process holding it: wait for it,
+    or raise HeldElsewhere (wait=False)."""
+    done = completed_result(spec, run_dir)
+    if done is not None:
+        yield done
+        return
+    name = f"{spec.series}_k{spec.k}" if spec.k else spec.series
+    with claim(run_dir / LOCK_FILE, run_dir / RUNNING_FILE, f"{name} ({run_dir})", wait=wait) as held:
+        if not held:
+            raise HeldElsewhere(f"{name} is being trained by {holder_words(run_dir / RUNNING_FILE)}")
+        yield completed_result(spec, run_dir)  # by the process we waited for, or None: ours to train
 
 
 def run_fused(members: list[tuple[RunSpec, Path]], rebuild_command: str = "") -> list[dict]:
@@ -54,13 +65,11 @@ def run_fused(members: list[tuple[RunSpec, Path]], rebuild_command: str = "") ->
     results, todo = [], []
     with ExitStack() as claims:
         for spec, run_dir in members:
-            done = completed_result(spec, run_dir)
-            if done is None:
-                name = f"{spec.series}_k{spec.k} ({run_dir})"
-                if not claims.enter_context(claim(run_dir / LOCK_FILE, run_dir / RUNNING_FILE, name, wait=False)):
-                    print(f"left to its holder: {name} is being trained by {holder_words(run_dir / RUNNING_FILE)}", file=sys.stderr)
-                    continue
-                done = completed_result(spec, run_dir)  # by the process that held it a moment ago
+            try:
+                done = claims.enter_context(claimed(spec, run_dir, wait=False))
+            except HeldElsewhere as err:
+                print(f"left to its holder: {err}", file=sys.stderr)
+                continue
             if done is not None:
                 results.append(done)
             else:

@@ -28,9 +28,7 @@ class ClassImages:
 
     def __post_init__(self):
         if self.train_class_sums is None:
-            self.train_class_sums = np.stack(
-                [self.train_images[self.train_labels == c].sum(axis=0, dtype=np.int64) for c in range(len(self.class_names))]
-            )
+            self.train_class_sums = class_sums(self.train_images, self.train_labels, len(self.class_names))
 
     def half(self, classes: tuple[int, ...]) -> "HalfImages":
         """The images of `classes` only (a view, nothing copied), relabelled 0..n-1 in ascending original class index."""
@@ -89,6 +87,11 @@ class Rows:
         """The images at `indices`, read into `out` if given (one copy; the GIL is released meanwhile)."""
         # mode="clip": the rows are valid by construction, and "raise" would gather via a temporary buffer.
         return np.asarray(np.take(self.array, self.rows[indices], axis=0, out=out, mode="clip"))
+
+
+def class_sums(images: "np.ndarray | Rows", labels: np.ndarray, classes: int) -> np.ndarray:
+    """Per-class pixel sums (classes x C x H x W, int64) of images labelled 0..classes-1."""
+    return np.stack([images[labels == c].sum(axis=0, dtype=np.int64) for c in range(classes)])
 
 
 def all_rows(images: "np.ndarray | Rows") -> Rows:

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from transfer_lab.data.images import HalfImages
+from transfer_lab.data.images import HalfImages, class_sums
 
 SUBSET_SALT = "transfer_lab/target_per_class/v1"
 
@@ -43,8 +43,7 @@ def scarce_half(half: HalfImages, per_class: int, split: dict) -> tuple[HalfImag
     subset = replace(half, train_images=half.train_images.subset(keep), train_labels=half.train_labels[keep])
     # The class sums behind mean_image() are of the images the half trains on: the kept ones.
     sums = half.train_class_sums.copy()
-    for label, original_class in enumerate(half.classes):
-        sums[original_class] = subset.train_images.take(np.flatnonzero(subset.train_labels == label)).sum(axis=0, dtype=np.int64)
+    sums[list(half.classes)] = class_sums(subset.train_images, subset.train_labels, len(half.classes))
     subset = replace(subset, train_class_sums=sums)
     warnings = []
     if short:

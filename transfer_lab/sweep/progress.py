@@ -93,11 +93,16 @@ def current_manifest() -> dict | None:
     return read_json(path) if path and Path(path).exists() else None
 
 
+def manifest_job(manifest: dict | None, run_dir: Path) -> dict | None:
+    """The manifest's entry of the job whose run folder is run_dir (None outside a sweep)."""
+    run_dir = Path(run_dir).absolute()
+    return next((j for j in manifest["jobs"] if Path(j["run_dir"]) == run_dir), None) if manifest else None
+
+
 def fused_members(spec: RunSpec, run_dir: Path) -> list[tuple[RunSpec, Path]]:
     """This sweep job's network and those the sweeper gave it to train alongside (sweeper.fuse_frozen);
     [] if it trains alone."""
-    manifest = current_manifest()
-    job = next((j for j in manifest["jobs"] if Path(j["run_dir"]) == Path(run_dir).absolute()), None) if manifest else None
+    job = manifest_job(current_manifest(), run_dir)
     if not job or not job.get("fused_with"):
         return []
     members = [(spec, Path(run_dir))]
@@ -129,7 +134,7 @@ class JobLine:
         if manifest is None:
             return
         manifest_path, seconds = os.environ[MANIFEST_ENV], time.time() - self.started
-        job = next((j for j in manifest["jobs"] if Path(j["run_dir"]) == self.run_dir), None)
+        job = manifest_job(manifest, self.run_dir)
         name = f"{job['series']}_k{job['k']}" if job and job["k"] else (job["series"] if job else self.run_dir.name)
         results = self.result if isinstance(self.result, list) else [self.result] if self.result is not None else []
         trained = [r for r in results if r.get("finished_at", 0) >= self.started]  # trained here, not "already done"
