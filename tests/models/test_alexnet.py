@@ -29,11 +29,12 @@ def test_caffenet_pools_before_lrn_in_conv1_and_conv2_only():
 
 
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
-def test_lrn_is_torchs_local_response_norm_forward_and_backward(memory_format):
+@pytest.mark.parametrize("size, beta", [(5, 0.75), (4, 0.6)])  # an even window is lopsided; beta 0.75 has its own path
+def test_lrn_is_torchs_local_response_norm_forward_and_backward(memory_format, size, beta):
     torch.manual_seed(0)
     x = (torch.randn(4, 7, 5, 6) * 30).contiguous(memory_format=memory_format)  # large values: the sum matters
     ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
-    out, expected = LocalResponseNorm(5, 1e-4, 0.75, 1.0)(ours), torch.nn.LocalResponseNorm(5, 1e-4, 0.75, 1.0)(theirs)
+    out, expected = LocalResponseNorm(size, 1e-4, beta, 1.0)(ours), torch.nn.LocalResponseNorm(size, 1e-4, beta, 1.0)(theirs)
     assert (expected - x).abs().max() > 0.1  # the normalisation is not a no-op on these inputs
     torch.testing.assert_close(out, expected)
     weights = torch.randn_like(x)

@@ -12,6 +12,14 @@ from transfer_lab.data.augment import DeviceAugment
 from transfer_lab.models.surgery import freeze_layers, frozen_prefix, trainable_parameters
 
 
+def log_training_loss(module: pl.LightningModule, loss: torch.Tensor) -> None:
+    """Logs train/loss on the steps Lightning writes it out (every trainer.log_every_n_steps): the same
+    values reach the loggers and the progress bar, and the other steps skip Lightning's bookkeeping of a
+    logged value (~1 ms: 10-25% of a small net's CPU step)."""
+    if (module.global_step + 1) % module.trainer.log_every_n_steps == 0:
+        module.log("train/loss", loss, prog_bar=True)
+
+
 class TransferModule(pl.LightningModule):
     """Trains `net` on uint8 batches. The first `frozen_layers` layers run without autograd.
 
@@ -73,7 +81,7 @@ class TransferModule(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         images, labels = batch
         loss = F.cross_entropy(self(self.augment(images, train=True)), labels)
-        self.log("train/loss", loss, prog_bar=True)
+        log_training_loss(self, loss)
         return loss
 
     def validation_step(self, batch, batch_idx):

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from transfer_lab.devices import job_device
 from transfer_lab.io import write_json
-from transfer_lab.models.module import TransferModule
+from transfer_lab.models.module import TransferModule, log_training_loss
 from transfer_lab.run.build import build_module, make_trainer
 from transfer_lab.run.fit import datamodule, result_record, train_and_validate, training_data
 from transfer_lab.run.loggers import make_logger
@@ -109,7 +109,7 @@ class FusedFrozen(pl.LightningModule):
         images, labels = batch
         outputs = self.shared(self.members[0].augment(images, train=True))
         losses = torch.stack([F.cross_entropy(self.member_logits(i, outputs), labels) for i in range(len(self.members))])
-        self.log("train/loss", losses.mean(), prog_bar=True)
+        log_training_loss(self, losses.mean())
         return losses.sum()  # non-finite if any network's loss is (run/divergence.py)
 
     def validation_step(self, batch, batch_idx):
