@@ -5,9 +5,12 @@ import json
 import pytest
 import torch
 
+from tests.conftest import spec_of
 from transfer_lab.compose import compose_config
 from transfer_lab.spec import spec_from_config
 from transfer_lab.run.build import build_module, build_trainer, compile_enabled, validation_schedule
+from transfer_lab.run.fit import train
+from transfer_lab.run.store import BaseStore
 
 
 def trainer_for(tmp_path, *overrides: str):
@@ -79,3 +82,13 @@ def test_the_optimizer_step_is_fused_on_a_gpu_unless_the_recipe_says_otherwise()
     assert fused(device="cuda:0") == {"fused": True}
     assert fused(device="cpu") == {}
     assert fused("+recipe.optimizer.fused=false", device="cuda:0") == {}
+
+
+def test_the_linear_schedule_runs_over_the_runs_own_steps_to_lr_0(tmp_path):
+    # recipe=embedded's total_iters: null; 2 epochs of 3 batches here, not the recipe's 9 of ~247
+    spec = spec_of("+exp=base", "half=A", "recipe.max_epochs=2", "+trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
+                   "trainer.enable_progress_bar=false", "logger=none", f"paths.root={tmp_path}")
+    result = train(spec, tmp_path / "run", BaseStore(tmp_path), None, None)
+    schedule = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["lr_schedulers"][0]
+    assert result["steps"] == schedule["total_iters"] == schedule["last_epoch"] == 6
+    assert schedule["_last_lr"] == [0.0, 0.0]

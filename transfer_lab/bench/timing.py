@@ -88,7 +88,7 @@ def model_only(module, spec: RunSpec, images, labels, device, warmup: int, steps
     """Clock of forward + backward + SGD step on one batch already on the device (its loss checked as a run's)."""
     module.train()
     crops = module.augment(images, train=True)
-    optimizer = module.configure_optimizers()
+    optimizer = module.solver(module.parameter_groups(), total_steps=warmup + steps)
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     dtype = AUTOCAST.get(str(spec.trainer.get("precision")))
     divergence = divergence_stop(spec)

@@ -124,12 +124,19 @@ class TransferModule(pl.LightningModule):
         lr = self.optimizer_factory.keywords["lr"]
         return [{"params": weights}, {"params": biases, "lr": lr * self.bias_lr_mult, "weight_decay": 0.0}]
 
-    def solver(self, groups: list[dict]):
-        """The recipe's optimizer over `groups` and its schedule, stepped every training step."""
+    def solver(self, groups: list[dict], total_steps: int | None = None):
+        """The recipe's optimizer over `groups` and its schedule, stepped every training step.
+
+        A schedule with `total_iters: null` (recipe=embedded's linear decay) runs over `total_steps`
+        (default: the run's, from its Trainer): it ends with the run for either half, a scarce target
+        (the full half's steps) or all 20 classes, where a fixed length would stop short or run past the end."""
         optimizer = self.optimizer_factory(groups, **self.fused_step())
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "step"}}
+        length = {}
+        if self.scheduler_factory.keywords.get("total_iters", 0) is None:
+            length["total_iters"] = int(total_steps or self.trainer.estimated_stepping_batches)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer, **length), "interval": "step"}}
 
     def fused_step(self) -> dict:
         """fused=True on a GPU where the optimizer has it: one kernel per step instead of a loop over

@@ -157,7 +157,7 @@ def scarcity_points(members: list[Study]) -> dict[str, list[ScarcityPoint]]:
 DATASETS = {"animalfashion": "AnimalFashion-20", "imagenet": "ImageNet (ILSVRC-2012)"}
 MODELS = {"alexnet": "CaffeNet (AlexNet)", "alexnet_small": "small AlexNet (8 layers, 28 px input)"}
 RECIPES = {"paper": "the paper's solver", "fast": "the paper's solver, 5x shorter", "embedded": "short CPU recipe",
-           "embedded_all": "short CPU recipe for all classes", "tiny": "smoke-test recipe (a few steps, not results)"}
+           "tiny": "smoke-test recipe (a few steps, not results)"}
 
 
 def split_words(split: str) -> str:

@@ -129,7 +129,8 @@ class FusedFrozen(pl.LightningModule):
     def configure_optimizers(self):
         # One optimizer over every network's parameter groups: SGD updates each parameter on its own, so
         # a step is each network's own step, and Lightning counts one step per batch.
-        return self.members[0].solver([group for member in self.members for group in member.parameter_groups()])
+        groups = [group for member in self.members for group in member.parameter_groups()]
+        return self.members[0].solver(groups, self.trainer.estimated_stepping_batches)
 
     def on_save_checkpoint(self, checkpoint):
         members = [{} for _ in self.members]
