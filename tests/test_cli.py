@@ -1,6 +1,7 @@
 """The real CLI in a subprocess, with paths.root in a temp dir and the tiny recipe."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,13 @@ def test_base_run_and_auto_base_off(cli, root):
     assert only("bases/baseB-*/base.json", root)
     reuse = cli("+exp=bnb", "k=2", "auto_base=false", "seed=3", root=root)
     assert reuse.returncode == 0, reuse.stderr[-3000:]
+    # The base's run folder deleted, the store keeps it: asked again, its result.json is back (the report reads it), untrained
+    result_file = only("runs/**/baseB/*/result.json", root)
+    stored = json.loads(result_file.read_text())
+    shutil.rmtree(result_file.parent)
+    again = cli("+exp=base", "half=B", "seed=3", root=root)
+    assert again.returncode == 0 and "training" not in again.stderr, again.stderr[-3000:]
+    assert json.loads(result_file.read_text())["val_top1"] == stored["val_top1"]
 
 
 @pytest.mark.parametrize(

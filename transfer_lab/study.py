@@ -14,12 +14,13 @@ from typing import Iterator
 from transfer_lab.data.registry import target_half
 from transfer_lab.devices import job_device
 from transfer_lab.errors import ConfigError
+from transfer_lab.io import write_json
 from transfer_lab.run.claim import claim, holder_words
 from transfer_lab.run.fit import fit
 from transfer_lab.run.fused import fit_fused
 from transfer_lab.run.inputs import check_inputs
 from transfer_lab.run.probe import train_probe
-from transfer_lab.run.record import LOCK_FILE, RUNNING_FILE, completed_result, outcome, record_failure, record_file
+from transfer_lab.run.record import LOCK_FILE, RESULT_FILE, RUNNING_FILE, completed_result, outcome, record_failure, record_file
 from transfer_lab.run.store import BaseNetwork, BaseStore
 from transfer_lab.similarity.job import base_command_for, base_specs, run_similarity
 from transfer_lab.spec import RunSpec
@@ -91,7 +92,11 @@ def train(spec: RunSpec, run_dir: Path, store: BaseStore, rebuild_command: str) 
     """Fit `spec` in run_dir, with the base network(s) it needs; a base run publishes itself to the store."""
     if spec.kind == "base":
         base = stored_base(spec, run_dir, store)
-        return completed_result(spec, run_dir) or base.result
+        result = completed_result(spec, run_dir)
+        if result is None:  # stored by an earlier run whose folder is gone: the report finds runs by their result.json
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json(run_dir / RESULT_FILE, base.result)
+        return result or base.result
     if spec.kind == "random":  # random filters: no base network, layers 1..k stay at their init
         return fit(spec, run_dir, store)
     if spec.kind == "similarity":  # compares base networks, trains none of its own
