@@ -7,6 +7,7 @@ import torch
 
 from tests.conftest import spec_of
 from transfer_lab.compose import compose_config
+from transfer_lab.devices import PARALLEL_JOBS_ENV
 from transfer_lab.spec import spec_from_config
 from transfer_lab.run.build import build_module, build_trainer, compile_enabled, validation_schedule
 from transfer_lab.run.fit import train
@@ -26,6 +27,12 @@ def test_the_progress_bar_refreshes_every_configured_number_of_steps(tmp_path, s
 
 def test_a_disabled_progress_bar_stays_off(tmp_path):
     assert trainer_for(tmp_path, "trainer.enable_progress_bar=false").progress_bar_callback is None
+
+
+@pytest.mark.parametrize("side_by_side, shown", [("1", True), ("2", False)])
+def test_jobs_of_a_sweep_that_runs_them_side_by_side_show_no_progress_bar(tmp_path, monkeypatch, side_by_side, shown):
+    monkeypatch.setenv(PARALLEL_JOBS_ENV, side_by_side)  # what the sweeper sets for its jobs
+    assert (trainer_for(tmp_path).progress_bar_callback is not None) == shown
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The network, Lightning module and Trainer of a RunSpec: what fit() trains and the bench times."""
 
+import os
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -8,6 +9,7 @@ from hydra.utils import instantiate
 from pytorch_lightning.callbacks import ProgressBar
 
 from transfer_lab.data.augment import DeviceAugment
+from transfer_lab.devices import PARALLEL_JOBS_ENV
 from transfer_lab.models.module import TransferModule
 from transfer_lab.models.surgery import copy_layers
 from transfer_lab.run.checkpoints import AtomicCheckpointIO, checkpoint_callbacks
@@ -89,9 +91,17 @@ def build_trainer(spec: RunSpec, callbacks: list[pl.Callback], **arguments) -> p
     """spec.trainer as a Trainer with `callbacks`, the config's callbacks (conf/callbacks) and
     `arguments`, stopped by a non-finite training loss (checked every trainer.log_every_n_steps steps)."""
     configured = [instantiate(c) for c in spec.callbacks.values() if c]
-    if not spec.trainer.get("enable_progress_bar", True):  # Lightning refuses a progress bar it is told not to show
+    shown = progress_bar_shown(spec)
+    if not shown:  # Lightning refuses a progress bar it is told not to show
         configured = [c for c in configured if not isinstance(c, ProgressBar)]
-    return instantiate(spec.trainer, callbacks=[*callbacks, *configured, divergence_stop(spec)], **arguments)
+    return instantiate(spec.trainer, callbacks=[*callbacks, *configured, divergence_stop(spec)], enable_progress_bar=shown,
+                       **arguments)
+
+
+def progress_bar_shown(spec: RunSpec) -> bool:
+    """trainer.enable_progress_bar, and off in a job of a sweep that runs jobs side by side (a base a
+    similarity or probe sweep trains, too): their bars would interleave, and the sweep prints a line per job."""
+    return bool(spec.trainer.get("enable_progress_bar", True)) and int(os.environ.get(PARALLEL_JOBS_ENV, "1")) < 2
 
 
 def divergence_stop(spec: RunSpec) -> StopOnDivergence:
