@@ -43,6 +43,11 @@ def parallel_jobs() -> int:
     return len(gpu_ids()) or os.cpu_count() or 1
 
 
+def jobs_side_by_side() -> int:
+    """How many jobs of this process's sweep run at once (1 outside a sweep)."""
+    return int(os.environ.get(PARALLEL_JOBS_ENV, "1"))
+
+
 def prepare_cpu() -> None:
     """Settings for training on the CPU, made before torch's first parallel op (each OpenMP thread
     keeps the floating-point mode it was started with):
@@ -50,7 +55,7 @@ def prepare_cpu() -> None:
       (python -m transfer_lab.bench, 2026-11-26);
     - jobs of a sweep running side by side share the cores."""
     torch.set_flush_denormal(True)
-    workers = int(os.environ.get(PARALLEL_JOBS_ENV, "1"))
+    workers = jobs_side_by_side()
     if workers > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 

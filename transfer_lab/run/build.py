@@ -1,6 +1,5 @@
 """The network, Lightning module and Trainer of a RunSpec: what fit() trains and the bench times."""
 
-import os
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -9,7 +8,7 @@ from hydra.utils import instantiate
 from pytorch_lightning.callbacks import ProgressBar
 
 from transfer_lab.data.augment import DeviceAugment
-from transfer_lab.devices import PARALLEL_JOBS_ENV
+from transfer_lab.devices import jobs_side_by_side
 from transfer_lab.models.module import TransferModule
 from transfer_lab.models.surgery import copy_layers
 from transfer_lab.run.checkpoints import AtomicCheckpointIO, checkpoint_callbacks
@@ -101,7 +100,7 @@ def build_trainer(spec: RunSpec, callbacks: list[pl.Callback], **arguments) -> p
 def progress_bar_shown(spec: RunSpec) -> bool:
     """trainer.enable_progress_bar, and off in a job of a sweep that runs jobs side by side (a base a
     similarity or probe sweep trains, too): their bars would interleave, and the sweep prints a line per job."""
-    return bool(spec.trainer.get("enable_progress_bar", True)) and int(os.environ.get(PARALLEL_JOBS_ENV, "1")) < 2
+    return bool(spec.trainer.get("enable_progress_bar", True)) and jobs_side_by_side() < 2
 
 
 def divergence_stop(spec: RunSpec) -> StopOnDivergence:
