@@ -1,8 +1,11 @@
 """Runs grouped into studies (one training configuration each) and cells (the runs of one series and k, by seed)."""
 
+import json
+
 import pytest
 from conftest import spec_of
 
+from transfer_lab.report import write_report
 from transfer_lab.report.records import studies_of
 from transfer_lab.run.record import run_fields
 
@@ -64,3 +67,13 @@ def test_a_base_trained_for_another_seed_joins_no_cell(tiny_runs):
     reference = record_of("+exp=base", "half=B", "seed=2", *TINY, top1=0.1)
     (study,) = studies_of([*tiny_runs[:4], reference]).values()
     assert study.seeds == [(0, 0), (0, 1)] and study.base("B").n == 2 and study.outside == [reference]
+
+
+def test_the_report_heads_each_configuration_apart(tiny_runs, tmp_path):
+    for i, record in enumerate(tiny_runs):
+        (tmp_path / "runs" / str(i)).mkdir(parents=True)
+        (tmp_path / "runs" / str(i) / "result.json").write_text(json.dumps(record))
+    text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
+    assert "## animalfashion-random-alexnet_small-tiny (recipe.batch_size=32)" in text
+    assert "smoke-test recipe (a few steps, not results), recipe.batch_size=64: 2 seeds per point; seeds 0, 1;" in text
+    assert "recipe=tiny recipe.batch_size=32" in text  # the command that adds seeds to that study

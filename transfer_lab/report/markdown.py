@@ -35,7 +35,8 @@ NOTATION = [
     "per-seed spread stayed as observed (the interval's half-width is t(n-1) std / sqrt(n): at n = 3 it is 2.5 "
     "per-seed std); *indicative only*: 1 seed, no interval; "
     f"*{AT_CHANCE}*: a run behind it scored within {CHANCE_SIGMAS} binomial standard deviations of 1/classes "
-    "(marked *at chance* in the tables). The five findings are not corrected for multiple comparisons.",
+    "(marked *at chance* in the tables). The five findings are not corrected for multiple comparisons. "
+    "More: docs/statistics.md in the repository.",
     "",
 ]
 
@@ -72,8 +73,8 @@ def study_markdown(study: Study, natman: Study | None, figure: str | None, paths
     split = study.key.split
     done = completed(study.runs)
     chance = [r for r in done if at_chance(r)]
-    lines = [f"## {study.name}", "", f"{study_title(study.key, study.differs_words)}: {runs_words(study)} "
-             f"({seeds_words(study.seeds)}), {schedule_words(study.runs)}; {len(done)} completed runs, "
+    lines = [f"## {study.name}", "", f"{study_title(study.key, study.differs_words)}: {runs_words(study)}; "
+             f"{seeds_words(study.seeds)}; {schedule_words(study.runs)}; {len(done)} completed runs, "
              f"{len(study.runs) - len(done)} failed.", ""]
     if chance:
         lines += [f"**{len(chance)} of {len(done)} runs are at chance** (top-1 within {CHANCE_SIGMAS} binomial std of "
