@@ -96,8 +96,9 @@ def study_markdown(study: Study, natman: Study | None, figure: str | None, paths
     lines.append("")
     if study.outside:
         outside = ", ".join(f"{r['series']} seed {r.get('seed')} ({r['val_top1']:.4f})" for r in study.outside)
-        lines += [f"Not in the cells (a base network trained for another run's seed, e.g. the reference of a "
-                  f"similarity run): {outside}.", ""]
+        lines += [f"Not in the cells, so that every cell compares the same seeds: base networks of seeds at which this "
+                  f"study trained nothing else (the reference base of a similarity run, or a grid still running): "
+                  f"{outside}.", ""]
     if paper is not None:
         lines += ["Bracketed: the paper's top-1 for the same point (mean of its 10 best validations).", ""]
     if figure:
