@@ -129,12 +129,12 @@ def findings_markdown(study: Study, natman: Study | None, paths_root: str | None
               "| finding | verdict | numbers |", "|---|---|---|"]
     lines += [f"| {f.claim} | {f.verdict} | {f.numbers} |" for f in checked]
     lines.append("")
-    if study.runs_per_point[0] < 2:
-        lines += ["With 1 seed the verdicts are indicative only: neighbouring points of short runs move by several pp "
-                  "between seeds. Three seeds give each point a spread to judge by (finished runs are skipped):", "",
-                  f"    {seeds_command(study, paths_root)}", ""]
-    lines += more_seeds_lines(study, checked, paths_root)
-    return lines
+    if study.runs_per_point[0] < 2:  # the undecided findings' seeds are at least three: one command for both
+        seeds = max([3, *(f.seeds_needed for f in checked if f.seeds_needed)])
+        return lines + ["With 1 seed the verdicts are indicative only: neighbouring points of short runs move by several "
+                        f"pp between seeds. {seeds} seeds give each point a spread to judge by (finished runs are "
+                        "skipped):", "", f"    {seeds_command(study, paths_root, seeds)}", ""]
+    return lines + more_seeds_lines(study, checked, paths_root)
 
 
 def more_seeds_lines(study: Study, checked: list[Finding], paths_root: str | None) -> list[str]:
