@@ -10,7 +10,7 @@ from conftest import REPO
 LAYERS = {
     "transfer_lab.errors": 0, "transfer_lab.io": 0, "transfer_lab.devices": 0,
     "transfer_lab.compose": 1, "transfer_lab.conf": 1,
-    "transfer_lab.spec": 2,
+    "transfer_lab.spec": 2, "transfer_lab.study_key": 2,
     "transfer_lab.resolvers": 3, "transfer_lab.data": 3,
     "transfer_lab.models": 4,
     "transfer_lab.run": 5, "transfer_lab.similarity": 5,
@@ -19,7 +19,8 @@ LAYERS = {
     "transfer_lab.report": 7, "transfer_lab.bench": 7, "transfer_lab.prepare": 7, "transfer_lab.synthetic_imagenet": 7,
 }
 # The report reads records and specs, nothing that trains.
-REPORT_MAY_IMPORT = ("transfer_lab.report", "transfer_lab.spec", "transfer_lab.run.record", "transfer_lab.errors")
+REPORT_MAY_IMPORT = ("transfer_lab.report", "transfer_lab.spec", "transfer_lab.study_key", "transfer_lab.run.record",
+                     "transfer_lab.errors")
 
 
 def modules() -> dict[str, Path]:

@@ -159,3 +159,27 @@ def test_bad_scarcity_and_random_filters_input_is_one_line(overrides, message):
     with pytest.raises(ConfigError, match=message) as err:
         spec(*overrides)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("override", ["seed=1", "split.seed=1", "half=A", "data.path=/elsewhere/af20.npz"])
+def test_a_study_pools_seeds_split_seeds_and_the_runs_own_network(override):
+    study = spec("+exp=base", "half=B").study
+    assert spec("+exp=base", "half=B", override).study == study
+    transfers = [spec("+exp=anb", "k=3"), spec("+exp=anb", "k=5", "freeze=false"), spec("+exp=bnb", "k=2")]
+    assert [transfer.study for transfer in transfers] == [study] * 3
+
+
+@pytest.mark.parametrize("override",
+                         ["recipe.batch_size=64", "recipe.max_epochs=4", "model.net.dropout=0.3", "recipe=tiny"])
+def test_every_setting_that_changes_training_makes_a_study_of_its_own(override):
+    default, changed = spec("+exp=base", "half=B").study, spec("+exp=base", "half=B", override).study
+    assert changed != default and changed.settings != default.settings and changed.wandb_group != default.wandb_group
+
+
+def test_a_changed_setting_keeps_the_studys_names_and_its_scarce_studies_share_the_family():
+    tiny = spec("+exp=base", "half=B", "recipe=tiny").study
+    smaller = spec("+exp=base", "half=B", "recipe=tiny", "recipe.batch_size=32").study
+    assert tiny.name == smaller.name == "animalfashion-random-alexnet_small-tiny" and tiny != smaller
+    scarce = spec("+exp=anb", "k=3", "data.target_per_class=10").study
+    assert scarce.target_per_class == 10 and scarce.name.endswith("-n10")
+    assert scarce.family == spec("+exp=anb", "k=3").study

@@ -14,12 +14,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from transfer_lab.errors import ConfigError
+from transfer_lab.study_key import StudyKey
 
 NUM_LAYERS = 8
 HALVES = ("A", "B")
-# What makes a study: runs that agree on these are one experiment (their seeds and split seeds are
-# pooled); runs that differ are never averaged together. Records carry these fields (study_fields).
-STUDY_KEYS = ("dataset", "split", "model", "recipe", "target_per_class")
 # The base rule, on a command line: overrides that make a run what it is (not shared with its base
 # network), and settings of the run's own half only (a transfer's source base trains on its full half).
 RUN_KIND_KEYS = ("+exp", "exp", "run", "k", "freeze", "source", "target", "half", "auto_base")
@@ -134,15 +132,23 @@ class RunSpec:
         return [o for o, key in zip(overrides, keys) if key not in own and key.split(".")[0] not in KIND_OPTIONS]
 
     @property
-    def study(self) -> dict[str, Any]:
-        """The study this run belongs to: STUDY_KEYS and their values, as its record holds them."""
+    def study_config(self) -> dict[str, Any]:
+        """What changes training, shared by every run of the study: the identity less the run's own network
+        (kind, halves, k, freeze, kind options), its seeds (seed, split.seed) and the target's images per
+        class (a StudyKey field of its own, so that the studies of a scarcity family differ in it only)."""
+        identity = self.identity()
         return {
-            "dataset": self.data["name"],
-            "split": split_label(self.split),
-            "model": self.model["name"],
-            "recipe": self.recipe["name"],
-            "target_per_class": self.target_per_class,
+            "data": {key: value for key, value in identity["data"].items() if key != "target_per_class"},
+            "split": {key: value for key, value in self.split.items() if key != "seed"},
+            "model": identity["model"],
+            "recipe": identity["recipe"],
         }
+
+    @property
+    def study(self) -> StudyKey:
+        """The study this run belongs to (its records hold it: StudyKey.record_fields)."""
+        return StudyKey(self.data["name"], split_label(self.split), self.model["name"], self.recipe["name"],
+                        self.target_per_class, stable_hash(self.study_config)[:8])
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -155,13 +161,6 @@ def split_label(split: dict) -> str:
     if split["name"] == "classes":
         return f"classes{zlib.crc32(repr((split.get('A'), split.get('B'))).encode()):08x}"
     return split["name"]
-
-
-def study_name(study: dict[str, Any]) -> str:
-    """dataset-split-model-recipe[-n<images per class>]: a study's W&B group and report heading."""
-    per_class = study.get("target_per_class")
-    name = "-".join(str(study.get(key, "unknown")) for key in STUDY_KEYS[:-1])
-    return name + ("" if per_class is None else f"-n{per_class}")
 
 
 def stable_hash(obj: Any) -> str:

@@ -55,22 +55,30 @@ def test_with_several_seeds_cells_show_mean_std_and_findings_hold_beyond_the_spr
     paper_like_study(tmp_path / "runs", seeds=(0, 1, 2))
     text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
     assert "| baseB | 0.6520 ± 0.0020 (3 seeds) |" in text
-    assert "| 1-7 | +5.00 pp | +4.00 pp |" in text  # AnB+ 0.70 vs base 0.65 and vs BnB+ 0.66
-    assert "| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | holds | AnB(7) - AnB(1) = -12.00 pp; seed spread ±0.20 pp; n=3 |" in text
-    assert "| BnB dips in the middle (co-adapted layers): some k in 3-6 more than 1 pp below both ends | holds |" in text
-    assert "BnB(4) - min(BnB(1,2), BnB(7)) = -10.00 pp" in text
-    assert "| Fine-tuned AnB+ at or above base B (the generalization boost): mean over k within 1 pp or above | holds |" in text
-    assert "(indicative only" not in text and "seed=0,1,2" not in text
-    assert "min(BnB(1,2), BnB(7))** = the lower of" in text  # the notation is spelled out
+    # AnB+ 0.70 vs base 0.65 and vs BnB+ 0.66; every run of seed s is s * 0.2 pp up: paired, no spread is left
+    assert "| 1-7 | +5.00 pp, 95% CI [+5.00, +5.00] pp | +4.00 pp, 95% CI [+4.00, +4.00] pp |" in text
+    assert ("| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | holds | AnB(1) - AnB(7) = +12.00 pp, "
+            "95% CI [+12.00, +12.00] pp, n=3 (paired t, 2 df); threshold +1 pp |") in text
+    assert "| BnB dips in the middle (co-adapted layers): BnB at k=3-6 more than 1 pp below k=1,2,7 | holds |" in text
+    assert "BnB(1,2,7) - BnB(3..6) = +2.50 pp" in text  # 0.65 against (3 * 0.65 + 0.55) / 4
+    assert "| Fine-tuned AnB+ above base B (the generalization boost): its mean over k above base B | holds |" in text
+    assert "(indicative only" not in text and "seed=0,1,2" not in text and "Undecided" not in text
+    assert "**BnB(1,2,7) - BnB(3..6)** = the mean of BnB at k=1, 2, 7 minus" in text  # the notation is spelled out
+    assert "Student's t with n - 1 degrees of freedom (Student 1908)" in text and "(Welch 1947)" in text
     assert "Yosinski, Clune, Bengio and Lipson" in text and "NIPS 2014" in text
 
 
-def test_a_difference_inside_the_seed_spread_is_within_noise(tmp_path):
+def test_an_interval_astride_the_threshold_is_undecided_with_the_seeds_that_would_decide_it(tmp_path):
     paper_like_study(tmp_path / "runs", seeds=(0, 1, 2), anb7=False)
-    for seed, top1 in ((0, 0.45), (1, 0.65), (2, 0.85)):  # AnB at k=7: mean 0.65, std 20 pp
+    for seed, top1 in ((0, 0.50), (1, 0.55), (2, 0.60)):  # AnB at k=7: AnB(1) - AnB(7) 16, 11.2, 6.4 pp
         record(tmp_path / "runs", f"anb7-wide-{seed}", "AnB", 7, top1, seed=seed, n_classes=10, n_val_images=2000)
     text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
-    assert "| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | within noise (the difference is inside the seed spread; holds on the means) |" in text
+    line = next(line for line in text.splitlines() if line.startswith("| Frozen AnB drops with k"))
+    assert "| undecided (the interval contains the threshold; about " in line
+    assert " seeds would decide it at this spread) |" in line
+    assert "AnB(1) - AnB(7) = +11.20 pp, 95% CI [-0.72, +23.12] pp, n=3 (paired t, 2 df)" in line  # sd 4.8 pp
+    assert "about 4 seeds would decide it" in line  # t(3) 4.8 / sqrt(4) = 7.6 pp < 11.2 - 1 pp
+    assert "Undecided findings: about 4 seeds" in text and "python -m transfer_lab -m +exp=grid seed=0,1,2,3 " in text
 
 
 def test_one_seed_has_no_plus_minus_and_its_verdicts_are_indicative_only(tmp_path):
@@ -78,7 +86,8 @@ def test_one_seed_has_no_plus_minus_and_its_verdicts_are_indicative_only(tmp_pat
     text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
     assert "±" not in text.split("## ")[-1].split("![")[0]  # the study's table
     assert "| baseB | 0.6500 (1 seed) |" in text
-    assert "| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | holds (indicative only: 1 seed) | AnB(7) - AnB(1) = -12.00 pp; n=1 |" in text
+    assert ("| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | holds (indicative only: 1 seed) | "
+            "AnB(1) - AnB(7) = +12.00 pp, n=1 (no interval: 1 seed); threshold +1 pp |") in text
     assert "python -m transfer_lab -m +exp=grid seed=0,1,2 model=alexnet_small recipe=embedded" in text
 
 
@@ -89,8 +98,9 @@ def test_findings_that_do_not_hold_are_reported_as_such(tmp_path):
             record(tmp_path / "runs", f"anb{k}-{seed}", "AnB", k, 0.60 + 0.001 * seed, seed=seed)  # flat, far below base
     text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
     assert "| Layers 1-2 transfer well: frozen AnB at k=1,2 within 1 pp of base B or above | does not hold |" in text
-    assert "| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | within noise" in text  # 0.0 pp
-    assert "| BnB dips in the middle (co-adapted layers): some k in 3-6 more than 1 pp below both ends | not evaluable |" in text
+    assert "| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | does not hold |" in text  # 0 pp, no spread
+    assert "| BnB dips in the middle (co-adapted layers): BnB at k=3-6 more than 1 pp below k=1,2,7 | not evaluable |" \
+        in text
 
 
 def test_networks_at_chance_are_flagged_and_their_findings_not_evaluable(tmp_path):
@@ -105,7 +115,7 @@ def test_networks_at_chance_are_flagged_and_their_findings_not_evaluable(tmp_pat
     assert "**44 of 44 runs are at chance**" in text
     assert "0.0020 ± 0.0000 (2 seeds, 2 at chance)" in text
     verdicts = [line.split(" | ")[1] for line in text.splitlines() if line.startswith("| ") and " | " in line
-                and ("Layers 1-2" in line or "drops with k:" in line or "dips" in line or "AnB+ at or above" in line)]
+                and ("Layers 1-2" in line or "drops with k:" in line or "dips" in line or "AnB+ above" in line)]
     assert verdicts == ["not evaluable: networks at chance"] * 4
     assert "| holds" not in text and "| does not hold" not in text
 
@@ -193,8 +203,9 @@ def scarcity_study(folder: Path) -> None:
         for seed, shift in ((0, -0.01), (1, 0.01)):
             record(folder, f"b{tag}-{seed}", "baseB", 0, base + shift, **extra, seed=seed)
         for k in (1, 3):
-            record(folder, f"f{tag}-{k}", "AnB", k, frozen[k], **extra)
-            record(folder, f"t{tag}-{k}", "AnB+", k, tuned[k], **extra)
+            for seed in (0, 1):
+                record(folder, f"f{tag}-{k}-{seed}", "AnB", k, frozen[k], **extra, seed=seed)
+                record(folder, f"t{tag}-{k}-{seed}", "AnB+", k, tuned[k], **extra, seed=seed)
 
 
 def test_the_scarcity_table_shows_each_treatment_at_its_best_k_per_n(tmp_path):
@@ -203,9 +214,12 @@ def test_the_scarcity_table_shows_each_treatment_at_its_best_k_per_n(tmp_path):
     text = write_report([tmp_path / "runs"], out).read_text()
     assert (out / "scarcity.png").stat().st_size > 0 and (out / "scarcity.pdf").exists()
     assert "| images per class | scratch | frozen, best k | fine-tuned, best k | fine-tuned - scratch |" in text
-    assert "| 1 | 0.2000 ± 0.0141 (2 seeds) | 0.5000 (1 seed), k=3 | 0.5500 (1 seed), k=3 | +35.00 pp |" in text
-    assert "| 10 | 0.5000 ± 0.0141 (2 seeds) | 0.6000 (1 seed), k=1 | 0.6600 (1 seed), k=1 | +16.00 pp |" in text
-    assert "| all | 0.9000 ± 0.0141 (2 seeds) | 0.8900 (1 seed), k=1 | 0.9200 (1 seed), k=1 | +2.00 pp |" in text
+    for row in ("| 1 | 0.2000 ± 0.0141 (2 seeds) | 0.5000 ± 0.0000 (2 seeds), k=3 | 0.5500 ± 0.0000 (2 seeds), k=3 | +35.00 pp |",
+                "| 10 | 0.5000 ± 0.0141 (2 seeds) | 0.6000 ± 0.0000 (2 seeds), k=1 | 0.6600 ± 0.0000 (2 seeds), k=1 | "
+                "+16.00 pp |",
+                "| all | 0.9000 ± 0.0141 (2 seeds) | 0.8900 ± 0.0000 (2 seeds), k=1 | 0.9200 ± 0.0000 (2 seeds), k=1 | "
+                "+2.00 pp |"):
+        assert row in text
     # Each N is its own study: never averaged with the others.
     summary = {(r["target_per_class"], r["series"], int(r["k"])): float(r["mean"]) for r in read_csv(out / "summary.csv")}
     assert summary[("1", "baseB", 0)] == pytest.approx(0.20) and summary[("", "baseB", 0)] == pytest.approx(0.90)

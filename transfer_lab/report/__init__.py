@@ -4,20 +4,22 @@ Collects every result.json (completed runs) and failed.json (failed runs) under 
 and writes into one folder (default: reports/<dataset>-<split>/ under the paths.root the first
 folder belongs to, as a sweep does):
   results.csv        one row per run, every result field (failed runs with their error)
-  summary.csv        mean, standard deviation, count and runs at chance of val top-1 per study, series and k
+  summary.csv        mean, standard deviation, count, seeds and runs at chance of val top-1 per study, series and k
   transfer.png/.pdf  paper Figure 2 style (random split): top-1 vs k and relative to base B
   natman.png/.pdf    paper Figure 3 style (natural vs man-made), when such runs are present
   random_filters.png/.pdf  paper Figure 3 random-filters control (split=all), when such runs are present
   scarcity.png/.pdf  target top-1 vs training images per class (scratch, frozen and fine-tuned
                      transfer at their best k), when runs with data.target_per_class are present
   report.md          the tables, Table 1 style boosts of AnB+, the paper's findings checked against
-                     the numbers with a verdict that says how sure it is, the paper's own numbers on
-                     ImageNet, and failed runs
-A study is one (dataset, split, model, recipe, training images per class of the target): runs of
-different studies are never averaged together; seeds and split seeds of one study are pooled, as
-in the paper. Studies that differ only in images per class form a scarcity family (one figure).
+                     the numbers (estimate, 95% interval, n, verdict: docs/statistics.md), the paper's
+                     own numbers on ImageNet, and failed runs
+A study is one training configuration (spec.StudyKey): runs that differ in any setting that changes
+training are never averaged together, and studies of the same names are told apart by what differs
+("recipe.batch_size=32"); seeds and split seeds of one study are pooled, as in the paper. Studies
+that differ only in images per class form a scarcity family (one figure).
 
-Modules: records (collecting and summarising), findings (what the numbers say), figures, markdown.
+Modules: records (collecting, studies, cells), scarcity, words (studies in words), statistics
+(intervals), findings (what the numbers say), figures, markdown, similarity.
 """
 
 import argparse
@@ -30,13 +32,14 @@ from pathlib import Path
 from transfer_lab.errors import ConfigError
 from transfer_lab.report.figures import natman_figure, random_filters_figure, scarcity_figure, transfer_figure
 from transfer_lab.report.markdown import header, scarcity_markdown, study_markdown
+from transfer_lab.report.records import Study, collect, studies_of, summary_rows
+from transfer_lab.report.scarcity import scarcity_families, scarcity_points
 from transfer_lab.report.similarity import similarity_markdown
-from transfer_lab.report.records import (
-    STUDY_KEYS, Study, collect, scarcity_families, scarcity_points, study_name, study_of, study_order, study_title,
-    summarise,
-)
+from transfer_lab.report.words import study_title
+from transfer_lab.study_key import STUDY_KEYS, StudyKey
 
-FIRST_COLUMNS = ["status", *STUDY_KEYS, "split_seed", "seed", "series", "k", "freeze", "val_top1", "val_top1_best"]
+STUDY_COLUMNS = [*STUDY_KEYS, "study_settings"]
+FIRST_COLUMNS = ["status", *STUDY_COLUMNS, "split_seed", "seed", "series", "k", "freeze", "val_top1", "val_top1_best"]
 # The figure of each kind of split: its file name and how it is drawn.
 FIGURES = {"random": ("transfer", transfer_figure), "natman": ("natman", natman_figure),
            "all": ("random_filters", random_filters_figure)}
@@ -73,27 +76,28 @@ def write_report(folders: list[Path], out: Path | None = None) -> Path:
     records = collect(folders)
     out = Path(out) if out is not None else default_report_dir(folders[0], records)
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarise(records)
+    studies = studies_of(records)
+    keys = list(studies)
     write_csv(out / "results.csv", records, FIRST_COLUMNS)
-    write_csv(out / "summary.csv", summary, [*STUDY_KEYS, "series", "k", "mean", "std", "n", "at_chance"])
-
-    keys = sorted({study_of(r) for r in records}, key=study_order)
-    studies = {key: Study(key, summary, records) for key in keys}
+    write_csv(out / "summary.csv", summary_rows(list(studies.values())),
+              [*STUDY_COLUMNS, "differs", "series", "k", "mean", "std", "n", "seeds", "at_chance"])
     figure_names = _figure_names(keys)
     root = paths_root_of(folders[0])
     paths_root = None if root == Path.cwd() / "outputs" else str(root)
     lines = header(list(studies.values()), _describe(folders))
     families = scarcity_families(keys)
     for family, members in families.items():
-        figure = "scarcity" if len(families) == 1 else f"scarcity-{'-'.join(map(str, family))}"
+        figure = "scarcity" if len(families) == 1 else f"scarcity-{family.wandb_group}"
         points = scarcity_points([studies[key] for key in members])
         scarcity_figure(points, [studies[key] for key in members], out / figure)
-        lines += scarcity_markdown(study_title((*family, None)), points, figure, family[:2] == ("imagenet", "all"))
+        title = study_title(family, studies[members[0]].differs_words)
+        lines += scarcity_markdown(title, points, figure, (family.dataset, family.split) == ("imagenet", "all"))
     for key in keys:
-        natman = next((studies[k] for k in keys if k[0] == key[0] and k[1] == "natman" and k[2:] == key[2:]), None)
+        natman = next((studies[k] for k in keys if k.split == "natman" and twin(studies[k]) == twin(studies[key])),
+                      None)
         figure = figure_names.get(key)
         if figure:
-            FIGURES[key[1]][1](studies[key], out / figure)
+            FIGURES[key.split][1](studies[key], out / figure)
         lines += study_markdown(studies[key], natman, figure, paths_root)
     lines += similarity_markdown(folders, studies, out)
     path = out / "report.md"
@@ -107,13 +111,20 @@ def _describe(folders: list[Path]) -> str:
     return f"{len(folders)} run folders under {os.path.commonpath([str(Path(f).absolute()) for f in folders])}"
 
 
-def _figure_names(keys: list[tuple]) -> dict[tuple, str]:
+def twin(study: Study) -> tuple:
+    """What a random-split study and its natman twin share: every name and setting but the split."""
+    key, config = study.key, study.config
+    settings = config and json.dumps({**config, "split": None}, sort_keys=True)
+    return key.dataset, key.model, key.recipe, key.target_per_class, settings
+
+
+def _figure_names(keys: list[StudyKey]) -> dict[StudyKey, str]:
     """transfer / natman / random_filters, with the study's name appended when several studies would share one."""
     names = {}
     for kind, (base, _) in FIGURES.items():
-        of_kind = [key for key in keys if key[1] == kind]
+        of_kind = [key for key in keys if key.split == kind]
         for key in of_kind:
-            names[key] = base if len(of_kind) == 1 else f"{base}-{study_name(key)}"
+            names[key] = base if len(of_kind) == 1 else f"{base}-{key.wandb_group}"
     return names
 
 

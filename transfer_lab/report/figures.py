@@ -1,12 +1,15 @@
 """The report's figures, in the style of the paper's Figures 2 and 3: top-1 in % (differences in pp),
-the mean of each point joined by a line; with several seeds, ±1 std bars and one small dot per run.
+the mean of each point joined by a line; with several seeds, ±1 std bars (sample std over the seeds, n in
+the subtitle) and one small dot per run. The findings' 95% intervals are of paired differences: report.md.
 Each is saved as PNG (for reading) and PDF (vector, for a paper)."""
 
 import textwrap
 from pathlib import Path
 
 from transfer_lab.report.findings import paper_numbers, paper_value
-from transfer_lab.report.records import ScarcityPoint, Study, at_chance, runs_words, schedule_words, study_title
+from transfer_lab.report.records import Cell, Study, at_chance
+from transfer_lab.report.scarcity import ScarcityPoint
+from transfer_lab.report.words import runs_words, schedule_words, study_title
 
 PERCENT = 100
 STYLE = {  # colour, marker, filled
@@ -28,7 +31,7 @@ RANDOM_SERIES = {"BnB": "BnB: selffer, frozen", "BnB+": "BnB+: selffer, fine-tun
 # Side by side at each k, so that the dots of different series do not hide each other.
 OFFSET = {"BnB": -0.15, "BnB+": -0.05, "AnB": 0.05, "AnB+": 0.15}
 PAPER_GREY = "0.75"
-RUN_DOTS = "small dots: one run each; bars: mean ± 1 std over seeds"
+RUN_DOTS = "small dots: one run each; bars: mean ± 1 std over the seeds (n: above the plot)"
 
 
 def _pyplot():
@@ -64,20 +67,22 @@ def save_figure(fig, path: Path, title: str, study: str, detail: str, legend_axe
     _pyplot().close(fig)
 
 
-def draw(ax, cells: dict[float, dict], label: str, legend: str | None = None, offset: float = 0.0, minus: float = 0.0) -> None:
+def draw(ax, cells: dict[float, Cell], label: str, legend: str | None = None, offset: float = 0.0,
+         minus: float = 0.0) -> None:
     """One series, shifted by `offset` on x: the mean of each point on a line; with several runs per point,
     ±1 std bars and a dot per run."""
     color, marker, filled = STYLE[label]
     xs = sorted(cells)
-    ax.plot([x + offset for x in xs], [PERCENT * (cells[x]["mean"] - minus) for x in xs], color=color,
+    ax.plot([x + offset for x in xs], [PERCENT * (cells[x].mean - minus) for x in xs], color=color,
             linestyle="-" if filled else "--", marker=marker, markersize=6, markerfacecolor=color if filled else "white",
             label=legend or label, zorder=3)
-    several = [x for x in xs if cells[x]["n"] > 1]
+    several = [x for x in xs if cells[x].n > 1]
     if not several:
         return
-    ax.errorbar([x + offset for x in several], [PERCENT * (cells[x]["mean"] - minus) for x in several],
-                yerr=[PERCENT * cells[x]["std"] for x in several], fmt="none", ecolor=color, elinewidth=1, capsize=2, zorder=2)
-    dots = [(x + offset, PERCENT * (value - minus)) for x in several for value in cells[x]["values"]]
+    ax.errorbar([x + offset for x in several], [PERCENT * (cells[x].mean - minus) for x in several],
+                yerr=[PERCENT * cells[x].std for x in several], fmt="none", ecolor=color, elinewidth=1, capsize=2,
+                zorder=2)
+    dots = [(x + offset, PERCENT * (value - minus)) for x in several for value in cells[x].values.values()]
     ax.scatter(*zip(*dots), s=9, color=color, alpha=0.45, linewidths=0, zorder=4)
 
 
@@ -87,8 +92,8 @@ def chance_level(study: Study) -> float | None:
     return 1 / flagged[0]["n_classes"] if flagged else None
 
 
-def series_cells(study: Study, series: str) -> dict[float, dict]:
-    return {k: cell for (name, k), cell in study.cells.items() if name == series}
+def series_cells(study: Study, series: str) -> dict[float, Cell]:
+    return study.series(series)
 
 
 def paper_line(ax, split: str, series: str, ks, label: str | None, minus: float = 0.0) -> None:
@@ -103,7 +108,7 @@ def paper_line(ax, split: str, series: str, ks, label: str | None, minus: float 
 
 def on_imagenet(study: Study) -> bool:
     """The paper's numbers are full-data ImageNet numbers: drawn beside such studies only."""
-    return study.key[0] == "imagenet" and study.key[-1] is None
+    return study.key.dataset == "imagenet" and study.key.target_per_class is None
 
 
 def _detail(study: Study, measured: str) -> str:
@@ -115,16 +120,16 @@ def transfer_figure(study: Study, path: Path) -> None:
     fig, (top, bottom) = new_figure(rows=2, height=8.0)
     base = study.cells.get(("baseB", 0))
     paper = on_imagenet(study)
-    for panel, minus in ((top, 0.0), (bottom, base["mean"] if base else None)):
+    for panel, minus in ((top, 0.0), (bottom, base.mean if base else None)):
         if minus is None:
             continue
         if base is not None:
-            level = PERCENT * (base["mean"] - minus)
+            level = PERCENT * (base.mean - minus)
             panel.axhline(level, color="black", linewidth=1, linestyle=":")
             draw(panel, {0: base}, "base B", "base B: trained from scratch on B (k=0; dotted: its level)", minus=minus)
-            if base["n"] > 1:
-                panel.axhspan(level - PERCENT * base["std"], level + PERCENT * base["std"], color="0.9", zorder=0,
-                              label="base B ± 1 std over seeds")
+            if base.n > 1:
+                panel.axhspan(level - PERCENT * base.std, level + PERCENT * base.std, color="0.9", zorder=0,
+                              label=f"base B ± 1 std over its {base.n} seeds")
         for series, legend in RANDOM_SERIES.items():
             draw(panel, series_cells(study, series), series, legend, OFFSET[series], minus)
             if paper:
@@ -138,7 +143,7 @@ def transfer_figure(study: Study, path: Path) -> None:
     bottom.set_ylabel("minus base B (pp)")
     bottom.set_xlabel("layers copied from the base network, k (0 = base network)")
     bottom.set_xticks(range(8))
-    save_figure(fig, path, "Transfer vs layers copied", study_title(study.key),
+    save_figure(fig, path, "Transfer vs layers copied", study_title(study.key, study.differs_words),
           _detail(study, "final validation top-1 on half B"), top)
 
 
@@ -155,7 +160,7 @@ def natman_figure(study: Study, path: Path) -> None:
     ax.set_xticks(range(8))
     ax.set_xlabel("layers copied and frozen, k (0 = base network of the target half)")
     ax.set_ylabel("top-1 on the target half (%)")
-    save_figure(fig, path, "Natural vs man-made, frozen transfer", study_title(study.key),
+    save_figure(fig, path, "Natural vs man-made, frozen transfer", study_title(study.key, study.differs_words),
           _detail(study, "final validation top-1 on the target half"), ax)
 
 
@@ -170,7 +175,8 @@ def random_filters_figure(study: Study, path: Path) -> None:
     ax.set_xticks(range(8))
     ax.set_xlabel("random frozen layers k (0 = normal network, all layers trained)")
     ax.set_ylabel("top-1 on all classes (%)")
-    save_figure(fig, path, "Random filters", study_title(study.key), _detail(study, "final validation top-1"), ax)
+    save_figure(fig, path, "Random filters", study_title(study.key, study.differs_words),
+                _detail(study, "final validation top-1"), ax)
 
 
 def scarcity_figure(points: dict[str, list[ScarcityPoint]], members: list[Study], path: Path) -> None:
@@ -185,7 +191,7 @@ def scarcity_figure(points: dict[str, list[ScarcityPoint]], members: list[Study]
         draw(ax, {p.x: p.cell for p in drawn}, label)
         for p in drawn:
             if p.k is not None:
-                ax.annotate(f"k={p.k}", (p.x, PERCENT * p.cell["mean"]), textcoords="offset points",
+                ax.annotate(f"k={p.k}", (p.x, PERCENT * p.cell.mean), textcoords="offset points",
                             xytext=(5, 6 if filled else -12), fontsize=7, color=color)
     ticks = sorted({(p.x, p.per_class) for pts in points.values() for p in pts if p.x is not None}, key=lambda t: t[0])
     ax.set_xscale("log")
@@ -193,5 +199,5 @@ def scarcity_figure(points: dict[str, list[ScarcityPoint]], members: list[Study]
     ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.set_xlabel("training images per class of the target (log)")
     ax.set_ylabel("top-1 on the target (%)")
-    family = study_title((*members[0].key[:-1], None))
+    family = study_title(members[0].key.family, members[0].differs_words)
     save_figure(fig, path, "Scarce targets", family, _detail(members[-1], "final validation top-1 on the target"), ax)

@@ -1,21 +1,21 @@
-"""The report's inputs: run records collected from folders, grouped into studies and summarised."""
+"""The report's inputs: run records collected from folders, grouped into studies (spec.StudyKey), and
+each study's cells: the runs of one series and k, by seed."""
 
 import json
 import math
 import statistics
-from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from transfer_lab.errors import ConfigError
 from transfer_lab.run.record import FAILED_FILE, RESULT_FILE, SIMILARITY_FILE
-from transfer_lab.spec import STUDY_KEYS
-from transfer_lab.spec import study_name as name_of_study
+from transfer_lab.spec import RunSpec
+from transfer_lab.study_key import StudyKey
 
-# Runs recorded before target_per_class existed trained on all images.
-STUDY_DEFAULTS = {"target_per_class": None}
 # A run is at chance when its top-1 is within this many binomial standard deviations of 1/classes.
 CHANCE_SIGMAS = 3
+Seed = tuple[int, int]  # (split seed, seed): runs with the same pair share their split and base networks
 
 
 def collect(folders: list[Path]) -> list[dict]:
@@ -53,147 +53,174 @@ def at_chance(record: dict) -> bool:
     return record["val_top1"] <= chance + CHANCE_SIGMAS * math.sqrt(chance * (1 - chance) / images)
 
 
-def study_of(record: dict) -> tuple:
-    return tuple(record.get(key, STUDY_DEFAULTS.get(key, "unknown")) for key in STUDY_KEYS)
+def seed_of(record: dict) -> Seed:
+    return record.get("split_seed", 0), record.get("seed", 0)
 
 
-def study_order(key: tuple) -> tuple:
+def run_of_study(record: dict, study_config: dict) -> bool:
+    """Whether a record stored without its study's settings is a run of `study_config`: its config hash
+    rebuilt from the record's own network and seeds and these settings (kind options unknown: False)."""
+    try:
+        spec = RunSpec(
+            kind=record["exp"], target=record["target"], source=record["source"], k=record["k"],
+            freeze=record["freeze"], seed=record["seed"], auto_base=False,
+            data={**study_config["data"], "target_per_class": record.get("target_per_class")},
+            split={**study_config["split"], "seed": record["split_seed"]},
+            model=study_config["model"], recipe=study_config["recipe"],
+        )
+    except KeyError:
+        return False
+    return spec.config_hash == record.get("config_hash")
+
+
+def study_keys(records: list[dict]) -> list[StudyKey]:
+    """The study of each record. One stored before records held their study's settings joins the study of
+    the same names whose settings rebuild its config hash; with none, the study of its names alone."""
+    keys = [StudyKey.of_record(r) for r in records]
+    configs = {key: r["study_config"] for key, r in zip(keys, records) if key.settings and "study_config" in r}
+    for i, (key, record) in enumerate(zip(keys, records)):
+        if key.settings is None:
+            keys[i] = next((known for known, config in configs.items()
+                            if replace(known, settings=None) == key and run_of_study(record, config)), key)
+    return keys
+
+
+def study_configs(records: list[dict]) -> dict[StudyKey, dict]:
+    return {StudyKey.of_record(r): r["study_config"] for r in records if "study_config" in r}
+
+
+def flat(tree: dict, prefix: str = "") -> dict[str, object]:
+    """{"recipe": {"batch_size": 32}} -> {"recipe.batch_size": 32}: a setting as an override names it."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out |= flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+# What sets apart runs stored before records held their settings from studies of the same names that have them.
+NOT_RECORDED = {"settings": "not recorded"}
+
+
+def differences(keys: list[StudyKey], configs: dict[StudyKey, dict]) -> dict[StudyKey, dict]:
+    """What sets apart studies of the same names: {"recipe.batch_size": 32} ({} when alone; NOT_RECORDED for
+    runs stored before records held their settings, beside studies that have them)."""
+    named = defaultdict(list)
+    for key in keys:
+        named[replace(key, settings=None)].append(key)
+    differs = {}
+    for group in named.values():
+        settings = {key: flat(configs[key]) for key in group if key in configs}
+        names = sorted({name for one in settings.values() for name in one
+                        if len({json.dumps(s.get(name), sort_keys=True) for s in settings.values()}) > 1})
+        for key in group:
+            if len(group) == 1:
+                differs[key] = {}
+            else:
+                differs[key] = {name: settings[key].get(name) for name in names} if key in settings else NOT_RECORDED
+    return differs
+
+
+def study_order(key: StudyKey) -> tuple:
     """Studies by name, the images-per-class of a family ascending and "all" (None) last."""
-    *what, per_class = key
-    return tuple(map(str, what)), math.inf if per_class is None else per_class
+    return (key.family.name, key.settings or "", math.inf if key.target_per_class is None else key.target_per_class)
 
 
-def study_name(key: tuple) -> str:
-    """The name of a study given as its STUDY_KEYS values (the report's study keys)."""
-    return name_of_study(dict(zip(STUDY_KEYS, key)))
+@dataclass
+class Cell:
+    """The completed runs of one series and k of a study, by seed."""
 
+    series: str
+    k: int
+    runs: dict[Seed, dict]
 
-def summarise(records: list[dict]) -> list[dict]:
-    """Mean, std (None for one run), count and runs at chance of final val top-1 per (study, series, k)."""
-    runs = defaultdict(list)
-    for r in completed(records):
-        runs[(*study_of(r), r["series"], r["k"])].append(r)
-    rows, n = [], len(STUDY_KEYS)
-    for key in sorted(runs, key=lambda key: (study_order(key[:n]), key[n + 1], key[n])):
-        values = [r["val_top1"] for r in runs[key]]
-        rows.append({
-            **dict(zip(STUDY_KEYS, key[:n])), "series": key[n], "k": key[n + 1],
-            "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
-            "n": len(values), "at_chance": sum(map(at_chance, runs[key])), "values": values,
-        })
-    return rows
+    @property
+    def values(self) -> dict[Seed, float]:
+        return {seed: r["val_top1"] for seed, r in sorted(self.runs.items())}
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values.values())
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values.values()) if self.n > 1 else None
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    @property
+    def at_chance(self) -> int:
+        return sum(map(at_chance, self.runs.values()))
 
 
 class Study:
-    """The summary rows of one study, indexed by series and k."""
+    """The runs of one study. Its seeds are those at which it trained a network other than a base (all, when it
+    has bases only): a base trained for another seed's run, such as the reference base B of a similarity run
+    at seed + 1, is listed apart (`outside`) and joins no cell, so that every cell compares the same seeds."""
 
-    def __init__(self, key: tuple, summary: list[dict], records: list[dict]):
-        self.key = key
-        self.rows = [row for row in summary if tuple(row[k] for k in STUDY_KEYS) == key]
-        self.cells = {(row["series"], row["k"]): row for row in self.rows}
-        self.mean = {point: row["mean"] for point, row in self.cells.items()}
-        self.runs = [r for r in records if study_of(r) == key]
+    def __init__(self, key: StudyKey, runs: list[dict], differs: dict | None = None, config: dict | None = None):
+        self.key, self.runs, self.config = key, runs, config  # config: RunSpec.study_config (None: not recorded)
+        self.differs = differs or {}
+        done = completed(runs)
+        beyond_bases = {seed_of(r) for r in done if not str(r.get("series", "")).startswith("base")}
+        self.seeds = sorted(beyond_bases or {seed_of(r) for r in done})
+        self.outside = [r for r in done if seed_of(r) not in self.seeds]
+        by_point = defaultdict(dict)
+        for r in done:
+            if seed_of(r) in self.seeds:
+                by_point[(r["series"], r["k"])][seed_of(r)] = r
+        order = sorted(by_point, key=lambda point: (not point[0].startswith("base"), point[0], point[1]))
+        self.cells = {point: Cell(*point, by_point[point]) for point in order}
+
+    @property
+    def overrides(self) -> list[str]:
+        """What sets the study apart from others of the same names in the report, as overrides:
+        ["recipe.batch_size=32"]."""
+        if self.differs is NOT_RECORDED:
+            return []
+        return [f"{name}={value if isinstance(value, str) else json.dumps(value)}"
+                for name, value in self.differs.items()]
+
+    @property
+    def differs_words(self) -> str:
+        return "settings not recorded" if self.differs is NOT_RECORDED else ", ".join(self.overrides)
 
     @property
     def name(self) -> str:
-        return study_name(self.key)
+        """The report's heading: the study's names, and what sets it apart from studies of the same names."""
+        return self.key.name + (f" ({self.differs_words})" if self.differs_words else "")
 
     @property
     def runs_per_point(self) -> tuple[int, int]:
         """The fewest and most runs behind one point."""
-        counts = [row["n"] for row in self.rows] or [0]
+        counts = [cell.n for cell in self.cells.values()] or [0]
         return min(counts), max(counts)
 
-    def series(self, name: str) -> dict[int, float]:
-        return {k: mean for (series, k), mean in self.mean.items() if series == name}
+    def series(self, name: str) -> dict[int, Cell]:
+        return {k: cell for (series, k), cell in self.cells.items() if series == name}
 
-    def base(self, half: str) -> float | None:
-        return self.mean.get((f"base{half}", 0))
-
-
-# ---------------------------------------------------------------------------- scarce targets
+    def base(self, half: str) -> Cell | None:
+        return self.cells.get((f"base{half}", 0))
 
 
-@dataclass
-class ScarcityPoint:
-    """One treatment at one number of training images per class (its best k for transfers)."""
-
-    per_class: int | None  # data.target_per_class; None = all images
-    x: float | None  # images per class on the x axis: what the runs had (mean per class of the target)
-    k: int | None  # the best k of a transfer treatment (highest mean); None for scratch
-    cell: dict  # the summary row of (series, k)
-
-
-def scarcity_families(keys: list[tuple]) -> dict[tuple, list[tuple]]:
-    """Studies that differ only in images per class, grouped; only groups with a scarce study."""
-    families = defaultdict(list)
-    for key in sorted(keys, key=study_order):
-        families[key[:-1]].append(key)
-    return {family: members for family, members in families.items() if any(m[-1] is not None for m in members)}
+def studies_of(records: list[dict]) -> dict[StudyKey, Study]:
+    """The records' studies in report order, each named by what sets it apart from those of the same names."""
+    runs = defaultdict(list)
+    for key, record in zip(study_keys(records), records):
+        runs[key].append(record)
+    keys = sorted(runs, key=study_order)
+    configs = study_configs(records)
+    differs = differences(keys, configs)
+    return {key: Study(key, runs[key], differs[key], configs.get(key)) for key in keys}
 
 
-def scarcity_points(members: list[Study]) -> dict[str, list[ScarcityPoint]]:
-    """Scratch (base on the target), frozen and fine-tuned transfer into it: one point per study of the family."""
-    runs = [r for study in members for r in completed(study.runs)]
-    targets = Counter(r.get("target") for r in runs if r.get("target_per_class") is not None)
-    target = targets.most_common(1)[0][0] if targets else "B"
-    source = "A" if target == "B" else "B"
-    treatments = {"scratch": f"base{target}", "frozen, best k": f"{source}n{target}", "fine-tuned, best k": f"{source}n{target}+"}
-    points = {label: [] for label in treatments}
-    for study in members:
-        # What the runs trained on: N, unless N exceeds what classes have (or N is "all").
-        sizes = [r["n_train_images"] / r["n_classes"] for r in completed(study.runs) if r.get("target") == target and r.get("n_classes")]
-        x = statistics.fmean(sizes) if sizes else study.key[-1]
-        for label, series in treatments.items():
-            means = study.series(series)
-            if means:
-                k = max(means, key=means.get)
-                points[label].append(ScarcityPoint(study.key[-1], x, k or None, study.cells[(series, k)]))
-    return points
-
-
-# ---------------------------------------------------------------------------- words
-
-DATASETS = {"animalfashion": "AnimalFashion-20", "imagenet": "ImageNet (ILSVRC-2012)"}
-MODELS = {"alexnet": "CaffeNet (AlexNet)", "alexnet_small": "small AlexNet (8 layers, 28 px input)"}
-RECIPES = {"paper": "the paper's solver", "fast": "the paper's solver, 5x shorter", "embedded": "short CPU recipe",
-           "tiny": "smoke-test recipe (a few steps, not results)"}
-
-
-def split_words(split: str) -> str:
-    if split == "random":
-        return "random class halves"
-    if split == "natman":
-        return "man-made (A) vs natural (B) halves"
-    if split == "all":
-        return "all classes"
-    if split.startswith("ratio"):
-        return f"unequal split, {split.removeprefix('ratio')} source classes"
-    return f"split {split}"
-
-
-def study_title(key: tuple) -> str:
-    """A study in words: data, split, model and recipe (and the target's images per class)."""
-    dataset, split, model, recipe, per_class = key
-    words = [DATASETS.get(dataset, dataset), split_words(split), MODELS.get(model, model), RECIPES.get(recipe, f"recipe {recipe}")]
-    if per_class is not None:
-        words.append(f"{per_class} training images per class of the target")
-    return ", ".join(words)
-
-
-def schedule_words(runs: list[dict]) -> str:
-    """How long the study's networks trained, from their records: "3 epochs (369 steps)"."""
-    schedules = Counter((r.get("epochs"), r.get("steps")) for r in completed(runs) if r.get("steps"))
-    if not schedules:
-        return "training length unknown"
-    epochs, steps = schedules.most_common(1)[0][0]
-    if not epochs:
-        return f"{steps} steps"
-    return f"{epochs} epoch{'s' if epochs > 1 else ''} ({steps} steps)"
-
-
-def runs_words(study: "Study") -> str:
-    low, high = study.runs_per_point
-    if high == 1:
-        return "1 seed (single runs: no error bars)"
-    return f"{low} seeds per point" if low == high else f"{low}-{high} seeds per point"
+def summary_rows(all_studies: list[Study]) -> list[dict]:
+    """summary.csv: mean, std (None for one run), count, seeds and runs at chance of final top-1 per cell."""
+    return [{**study.key.record_fields(), "differs": study.differs_words, "series": cell.series, "k": cell.k,
+             "mean": cell.mean, "std": cell.std, "n": cell.n, "at_chance": cell.at_chance,
+             "seeds": [list(seed) for seed in cell.values]}
+            for study in all_studies for cell in study.cells.values()]

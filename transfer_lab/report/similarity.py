@@ -12,9 +12,10 @@ import math
 import statistics
 from pathlib import Path
 
-from transfer_lab.report.figures import draw, new_figure, on_imagenet, paper_line, runs_words, save_figure, series_cells
+from transfer_lab.report.figures import draw, new_figure, on_imagenet, paper_line, save_figure, series_cells
 from transfer_lab.report.findings import pp
-from transfer_lab.report.records import Study, schedule_words, study_name, study_of, study_title
+from transfer_lab.report.records import Study, study_keys
+from transfer_lab.report.words import runs_words, schedule_words, study_title
 from transfer_lab.run.record import SIMILARITY_FILE
 from transfer_lab.spec import NUM_LAYERS
 
@@ -94,14 +95,15 @@ def similarity_figure(study: Study, similarity: list[dict], path: Path) -> None:
     ax.set_xticks(range(1, NUM_LAYERS + 1), [f"{k}\n{name}" for k, name in enumerate(layer_names(similarity), 1)])
     ax.set_xlabel("layer k (transfers and probes: layers 1..k from the base network)")
     ax.set_ylabel("top-1 on half B (%)")
-    runs = f"{runs_words(study)} · " if study.rows else ""
+    runs = f"{runs_words(study)} · " if study.cells else ""
     detail = f"{runs}{len(similarity)} similarity run(s) · {schedule_words(study.runs)}"
-    save_figure(fig, path, "How general is layer k? Transfer, linear probe and layer similarity", study_title(study.key), detail, ax)
+    save_figure(fig, path, "How general is layer k? Transfer, linear probe and layer similarity",
+                study_title(study.key, study.differs_words), detail, ax)
 
 
 def correlation_lines(study: Study, similarity: list[dict]) -> list[str]:
     """The rank correlation across k of BnB - AnB with 1 - CKA(A,B), and what it does and does not show."""
-    anb, bnb = study.series("AnB"), study.series("BnB")
+    anb, bnb = means(study, "AnB"), means(study, "BnB")
     cka = cka_by_layer(similarity, "cka") if similarity else {}
     ks = sorted(k for k in anb if k in bnb and k in cka)
     if len(ks) < 3:
@@ -125,7 +127,7 @@ def correlation_lines(study: Study, similarity: list[dict]) -> list[str]:
 
 def layer_table(study: Study, similarity: list[dict]) -> list[str]:
     cka = {field: cka_by_layer(similarity, field) for field in CKA_STYLE} if similarity else {}
-    anb, bnb, probe = study.series("AnB"), study.series("BnB"), study.series(PROBE)
+    anb, bnb, probe = means(study, "AnB"), means(study, "BnB"), means(study, PROBE)
 
     def cell(value, std=None, points=False):
         if value is None:
@@ -143,19 +145,24 @@ def layer_table(study: Study, similarity: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def similarity_markdown(folders: list[Path], studies: dict[tuple, Study], out: Path) -> list[str]:
+def means(study: Study, series: str) -> dict[int, float]:
+    return {k: cell.mean for k, cell in study.series(series).items()}
+
+
+def similarity_markdown(folders: list[Path], studies: dict, out: Path) -> list[str]:
     """Figure and report.md section of every study with similarity runs or probes; [] when there are none."""
     similarity = collect_similarity(folders)
-    keys = sorted({study_of(r) for r in similarity} | {key for key, study in studies.items() if study.series(PROBE)}, key=str)
+    of_record = study_keys(similarity)
+    keys = sorted(set(of_record) | {key for key, study in studies.items() if study.series(PROBE)}, key=str)
     lines = []
     for key in keys:
-        study = studies.get(key) or Study(key, [], [])
-        records = [r for r in similarity if study_of(r) == key]
-        figure = "similarity" if len(keys) == 1 else f"similarity-{study_name(key)}"
+        study = studies.get(key) or Study(key, [])
+        records = [r for r, of in zip(similarity, of_record) if of == key]
+        figure = "similarity" if len(keys) == 1 else f"similarity-{study.key.wandb_group}"
         similarity_figure(study, records, out / figure)
         example = records[0] if records else {}
         lines += [f"## Layer similarity and linear probes: {study.name}", "",
-                  f"{study_title(key)}. CKA: {len(records)} similarity run(s) (seeds "
+                  f"{study_title(key, study.differs_words)}. CKA: {len(records)} similarity run(s) (seeds "
                   f"{', '.join(str(r['seed']) for r in records) or 'none'}), {example.get('n_images', '?')} validation images "
                   f"of both halves in batches of {example.get('batch_size', '?')}; estimator: {example.get('estimator', 'n/a')}; "
                   f"conv maps {example.get('conv_maps', 'n/a')}. Probes: one linear classifier on layer k of base A "

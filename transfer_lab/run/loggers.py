@@ -5,7 +5,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 from pytorch_lightning.loggers import Logger, WandbLogger
 
-from transfer_lab.spec import RunSpec, split_label, study_name
+from transfer_lab.spec import RunSpec, split_label
 
 
 def make_logger(spec: RunSpec, run_dir: Path) -> Logger | bool:
@@ -15,7 +15,7 @@ def make_logger(spec: RunSpec, run_dir: Path) -> Logger | bool:
     if settings["_target_"].endswith("WandbLogger"):
         settings.update(
             name=spec.run_name,
-            group=settings.get("group") or study_name(spec.study),  # one W&B group per study
+            group=settings.get("group") or spec.study.wandb_group,  # one W&B group per study
             job_type=spec.kind,
             tags=[
                 spec.series,

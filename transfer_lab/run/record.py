@@ -6,7 +6,8 @@
   failed.json   the record of a run that failed: its error, with the study it belongs to
   running.json  who is training the run now (the owner of its claim, run/claim.py)
   run.lock      the claim's lock file
-Every record carries the run's study (spec.STUDY_KEYS), so the report needs nothing else.
+Every record carries the run's study (spec.StudyKey) and its settings (RunSpec.study_config), so the
+report needs nothing else.
 """
 
 import traceback
@@ -46,7 +47,8 @@ def completed_result(spec: RunSpec, run_dir: Path) -> dict | None:
 def run_fields(spec: RunSpec) -> dict:
     """What every record of a run says about it: its study, which network it is, its seeds and hash."""
     return {
-        **spec.study,
+        **spec.study.record_fields(),
+        "study_config": spec.study_config,  # the report names studies by what differs
         "exp": spec.kind,
         "series": spec.series,
         "source": spec.source,

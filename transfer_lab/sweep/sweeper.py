@@ -27,7 +27,7 @@ from transfer_lab.run.inputs import check_inputs
 from transfer_lab.io import read_json, write_json
 from transfer_lab.report import log_to_wandb, write_report
 from transfer_lab.run.record import FAILED_FILE
-from transfer_lab.spec import spec_from_config, stable_hash, study_name
+from transfer_lab.spec import spec_from_config, stable_hash
 from transfer_lab.sweep.progress import MANIFEST_ENV, job_state, network_kind, progress_line
 
 
@@ -60,7 +60,8 @@ def plan(config: DictConfig, hydra_context: HydraContext, jobs_overrides: list[l
             fail(f"job {' '.join(overrides)}: {str(err).splitlines()[0]}")
         run_dir = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
         jobs.append({"overrides": overrides, "run_dir": str(run_dir.absolute()), "series": spec.series, "k": spec.k,
-                     "network": network_kind(spec), "wandb_group": study_name(spec.study), "config_hash": spec.config_hash,
+                     "network": network_kind(spec), "wandb_group": spec.study.wandb_group,
+                     "config_hash": spec.config_hash,
                      "fuse_key": stable_hash(replace(spec, k=0).as_dict()) if spec.kind == "transfer" and spec.freeze else None})
     return jobs
 
