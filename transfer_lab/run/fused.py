@@ -147,7 +147,7 @@ class FusedFrozen(pl.LightningModule):
         return [group for member in self.members for group in member.parameter_groups()]
 
     def solver(self, groups: list[dict], total_steps: int | None = None):
-        """The recipe's optimizer and schedule (TransferModule.solver) over `groups`; over the run's steps by default."""
+        """The recipe's optimizer and schedule (TransferModule.solver) over `groups`, by default over the run."""
         return self.members[0].solver(groups, total_steps or self.trainer.estimated_stepping_batches)
 
     def on_save_checkpoint(self, checkpoint):
