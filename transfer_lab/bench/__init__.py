@@ -11,12 +11,13 @@ For each k (0 = a base network, k > 0 = layers 1..k frozen) it measures, in imag
 and, per step of the full path, the main thread's CPU time (host ms/step: above the device time,
 the host is the limit), the device time between CUDA events around each step (device ms/step; n/a
 on the CPU), and the model FLOP utilisation: training GFLOP per image (forward through every layer,
-backward 2x forward through the trainable ones, no input gradient for the first trainable layer) x images/s over the device's dense bf16
-peak (PEAK_BF16_TFLOPS; n/a where the device is not in the table).
+backward 2x forward through the trainable ones, no input gradient for the first trainable layer)
+x images/s over the device's dense bf16 peak (PEAK_BF16_TFLOPS; n/a where the device is not in the table).
 A training loss that turns NaN or infinite stops the bench with one line, as it stops a run.
-Same network, precision, memory format, compile and progress-bar settings as a run with the same
-overrides (e.g. data=imagenet data.root=PATH model.compile=false trainer.enable_progress_bar=false);
+Same network, precision, memory format and compile settings as a run with the same overrides (e.g.
+data=imagenet data.root=PATH model.compile=false); no progress bar unless trainer.enable_progress_bar=true;
 validation, logging and checkpoints are off.
+`--study [overrides]` (e.g. +exp=grid) instead prices a sweep: bench/study.py.
 Prints a table and writes it as JSON (--out, default <paths.root>/bench/).
 """
 
@@ -55,16 +56,19 @@ def table(rows: list[dict]) -> str:
         f"{first['model']} on {first['dataset']}: {first['crop_size']} px crops of {first['image_size']} px, "
         f"batch {first['batch_size']}, {first['precision']}, channels_last={first['channels_last']}, "
         f"compile={first['compile']}{' (' + first['compile_mode'] + ')' if first['compile_mode'] else ''}, "
-        f"fused SGD={first['fused_optimizer']}, progress bar {first['progress_bar']}, {first['loader_threads']} loader threads",
-        f"{'k':>3} {'frozen':>6} {'model-only img/s':>17} {'input-only img/s':>17} {'full path img/s':>16} {'ratio':>6} "
+        f"fused SGD={first['fused_optimizer']}, progress bar {first['progress_bar']}, "
+        f"{first['loader_threads']} loader threads",
+        f"{'k':>3} {'frozen':>6} {'model-only img/s':>17} {'input-only img/s':>17} {'full path img/s':>16} "
+        f"{'ratio':>6} "
         f"{'host ms/step':>12} {'device ms/step':>14} {'GFLOP/img':>9} {'MFU':>6}",
     ]
     for row in rows:
         device = "n/a" if row["device_ms_per_step"] is None else f"{row['device_ms_per_step']:.2f}"
         mfu = "n/a" if row["mfu"] is None else f"{row['mfu']:.1%}"
         lines.append(
-            f"{row['k']:>3} {row['frozen_layers']:>6} {row['model_only_images_per_s']:>17,.1f} {row['input_only_images_per_s']:>17,.1f} "
-            f"{row['full_path_images_per_s']:>16,.1f} {row['ratio']:>6.3f} {row['host_ms_per_step']:>12.2f} {device:>14} "
+            f"{row['k']:>3} {row['frozen_layers']:>6} {row['model_only_images_per_s']:>17,.1f} "
+            f"{row['input_only_images_per_s']:>17,.1f} {row['full_path_images_per_s']:>16,.1f} {row['ratio']:>6.3f} "
+            f"{row['host_ms_per_step']:>12.2f} {device:>14} "
             f"{row['train_gflop_per_image']:>9.3f} {mfu:>6}"
         )
     return "\n".join(lines)
@@ -76,13 +80,17 @@ def layer_counts(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m transfer_lab.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ks", type=layer_counts, default=[0, 5], help="layers frozen, comma-separated (default 0,5); 0 = a base network")
+    parser.add_argument("--ks", type=layer_counts, default=[0, 5],
+                        help="layers frozen, comma-separated (default 0,5); 0 = a base network")
     parser.add_argument("--warmup", type=int, default=5, help="steps before timing (cudnn autotuning, compilation)")
-    parser.add_argument("--steps", type=int, default=200, help="timed steps per measurement (default 200: the full path crosses epoch boundaries)")
+    parser.add_argument("--steps", type=int, default=200,
+                        help="timed steps per measurement (default 200: the full path crosses epoch boundaries)")
     parser.add_argument("--loader-jobs", type=int, default=0, metavar="N",
-                        help="instead: N input-only loaders at once in N processes (the jobs of an N-GPU host), aggregate img/s")
+                        help="instead: N input-only loaders at once in N processes (the jobs of an N-GPU host), "
+                             "aggregate img/s")
     parser.add_argument("--study", action="store_true",
-                        help="instead: the device-hours of the sweep the overrides describe (e.g. +exp=grid), each kind of its jobs timed")
+                        help="instead: the device-hours of the sweep the overrides describe (e.g. +exp=grid), "
+                             "each kind of its jobs timed")
     parser.add_argument("--out", help="JSON file to write (default <paths.root>/bench/bench-<time>.json)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. data=imagenet data.root=PATH")
     args = parser.parse_intermixed_args(argv)  # options may follow the overrides (scripts/gpu_check.sh)
@@ -94,7 +102,8 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         bad = [k for k in args.ks if not 0 <= k <= NUM_LAYERS - 1]
         if bad or args.warmup < 1 or args.steps < 1:
-            raise ConfigError(f"--ks {bad} / --warmup {args.warmup} / --steps {args.steps}: use ks in 0..{NUM_LAYERS - 1}, warmup and steps >= 1")
+            raise ConfigError(f"--ks {bad} / --warmup {args.warmup} / --steps {args.steps}: "
+                              f"use ks in 0..{NUM_LAYERS - 1}, warmup and steps >= 1")
         # Bad overrides or a missing cache stop here, before any work.
         kinds, workers = job_kinds(args.overrides) if args.study else (None, 1)
         spec = kinds[0].specs[0] if args.study else spec_for(args.ks[0], args.overrides)
@@ -125,7 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
         except TrainingDiverged as err:
             fail(f"{err}: the bench's step rates would not be those of a run, which stops here")
         print(study_table(study, record["device"]) if args.study else table(rows))
-        record.update(warmup_steps=args.warmup, timed_steps=args.steps, **({"study": study} if args.study else {"rows": rows}))
+        record.update(warmup_steps=args.warmup, timed_steps=args.steps,
+                      **({"study": study} if args.study else {"rows": rows}))
     out = Path(args.out) if args.out else Path(spec.root) / "bench" / f"bench-{datetime.now():%Y%m%d-%H%M%S}.json"
     write_json(out, record)
     print(f"written: {out}")

@@ -118,7 +118,8 @@ def model_only(module, spec: RunSpec, images, labels, device, warmup: int, steps
 def input_only(module, half, batch_size: int, threads: int, device, warmup: int, steps: int) -> dict:
     """Clock of training batches read from the dataset, moved to the device and augmented, no network."""
     loader = BatchLoader(half.train_images, half.train_labels, batch_size, shuffle=True, threads=threads, device=device)
-    epochs = itertools.chain.from_iterable(itertools.repeat(loader))  # a small half has fewer batches than warmup + steps
+    # A small half has fewer batches than warmup + steps.
+    epochs = itertools.chain.from_iterable(itertools.repeat(loader))
     clock = Clock(device)
     for batch, (images, _) in enumerate(itertools.islice(epochs, warmup + steps), start=1):
         module.augment(images, train=True)
