@@ -74,6 +74,7 @@ bench() {  # bench NAME TIMEOUT ARGS...: one benchmark, within what is left of t
   tail -1 "$OUT/bench-$name.log" | grep -q "error" && tail -1 "$OUT/bench-$name.log"
   echo "$name: $((SECONDS - start)) s"
 }
+bench study 150 --study --steps 50 +exp=grid  # issue 24: Figure 2's device-hours at recipe=paper, each job kind timed
 # The defaults: what `python -m transfer_lab +exp=... data=imagenet` runs with (progress bar every 10 steps).
 bench default 150 --ks 0,5
 

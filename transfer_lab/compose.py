@@ -9,10 +9,11 @@ from omegaconf.errors import OmegaConfBaseException
 from transfer_lab.errors import ConfigError
 
 
-def compose_config(overrides: list[str]) -> DictConfig:
+def compose_config(overrides: list[str], hydra: bool = False) -> DictConfig:
+    """hydra: with the `hydra` subtree (a sweep's hydra.sweeper.params: bench --study)."""
     try:
         with initialize_config_module(config_module="transfer_lab.conf", version_base="1.3"):
-            return compose(config_name="config", overrides=list(overrides))
+            return compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra)
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(" ".join(str(err).split())) from None
 

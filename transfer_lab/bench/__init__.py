@@ -11,105 +11,43 @@ For each k (0 = a base network, k > 0 = layers 1..k frozen) it measures, in imag
 and, per step of the full path, the main thread's CPU time (host ms/step: above the device time,
 the host is the limit), the device time between CUDA events around each step (device ms/step; n/a
 on the CPU), and the model FLOP utilisation: training GFLOP per image (forward through every layer,
-backward 2x forward through the trainable ones, no input gradient for the first trainable layer) x images/s over the device's dense bf16
-peak (PEAK_BF16_TFLOPS; n/a where the device is not in the table).
+backward 2x forward through the trainable ones, no input gradient for the first trainable layer)
+x images/s over the device's dense bf16 peak (PEAK_BF16_TFLOPS; n/a where the device is not in the table).
 A training loss that turns NaN or infinite stops the bench with one line, as it stops a run.
-Same network, precision, memory format, compile and progress-bar settings as a run with the same
-overrides (e.g. data=imagenet data.root=PATH model.compile=false trainer.enable_progress_bar=false);
+Same network, precision, memory format and compile settings as a run with the same overrides (e.g.
+data=imagenet data.root=PATH model.compile=false); no progress bar unless trainer.enable_progress_bar=true;
 validation, logging and checkpoints are off.
+`--study [overrides]` (e.g. +exp=grid) instead prices a sweep: bench/study.py.
 Prints a table and writes it as JSON (--out, default <paths.root>/bench/).
 """
 
 import argparse
-import platform
+import os
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from transfer_lab.bench.flops import peak_bf16_tflops, training_gflop_per_image, utilisation
 from transfer_lab.bench.loaders import loader_jobs
-from transfer_lab.bench.timing import full_path, input_only, model_only, spec_for
-from transfer_lab.console import command_line, fail
-from transfer_lab.data.loader import BatchLoader
+from transfer_lab.bench.rates import device_name, measure_module
+from transfer_lab.bench.study import job_kinds, price_study, study_table
+from transfer_lab.bench.timing import spec_for
+from transfer_lab.console import command_line, fail, quiet_libraries
 from transfer_lab.data.registry import load_dataset, target_half
-from transfer_lab.devices import prepare_cpu
+from transfer_lab.devices import PARALLEL_JOBS_ENV, prepare_cpu
 from transfer_lab.errors import ConfigError, TrainingDiverged
 from transfer_lab.io import write_json
 from transfer_lab.run.build import build_module
-from transfer_lab.spec import NUM_LAYERS, RunSpec
+from transfer_lab.spec import NUM_LAYERS
 
 
 def measure(k: int, overrides: list[str], warmup: int, steps: int) -> dict:
     spec = spec_for(k, overrides)
     _, _, half = target_half(spec)
-    batch_size = min(spec.recipe["batch_size"], len(half.train_labels))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    module = build_module(spec, len(half.classes), half.mean_image(), on_gpu=device.type == "cuda").to(device)
-    images, labels = (t.to(device) for t in half_batch(half, batch_size))
-    precision = str(spec.trainer.get("precision"))
-    # The Trainer sets the cuDNN autotuner from its config when it is built; the model-only steps run before that.
-    torch.backends.cudnn.benchmark = bool(spec.trainer.get("benchmark", False))
-    # One module for all three measurements: when compiled, it is compiled once, here.
-    threads = spec.data["loader_threads"]
-    gflop = training_gflop_per_image(module, spec.data["channels"], spec.data["crop_size"])
-    peak = peak_bf16_tflops(device_name())
-    fast = model_only(module, spec, images, labels, device, warmup, steps)
-    feed = input_only(module, half, batch_size, threads, device, warmup, steps)
-    real, epochs = full_path(module, spec, half, batch_size, threads, warmup, steps)
-    fast_rate, real_rate = (steps * batch_size / timing["seconds"] for timing in (fast, real))
-    return {
-        "k": k,
-        "frozen_layers": module.frozen_layers,
-        "batch_size": batch_size,
-        "model_only_images_per_s": round(fast_rate, 1),
-        "input_only_images_per_s": round(steps * batch_size / feed["seconds"], 1),
-        "full_path_images_per_s": round(real_rate, 1),
-        "ratio": round(real_rate / fast_rate, 3),
-        "host_ms_per_step": rounded(real["host_ms_per_step"]),
-        "device_ms_per_step": rounded(real["device_ms_per_step"]),
-        "model_only_host_ms_per_step": rounded(fast["host_ms_per_step"]),
-        "model_only_device_ms_per_step": rounded(fast["device_ms_per_step"]),
-        "epoch_boundaries_crossed": epochs,
-        "train_gflop_per_image": round(gflop, 4),
-        "peak_bf16_tflops": peak,
-        "mfu": utilisation(real_rate, gflop, peak),
-        "model_only_mfu": utilisation(fast_rate, gflop, peak),
-        "precision": precision,
-        "channels_last": module.memory_format == torch.channels_last,
-        "compile": module.compiled,
-        "compile_mode": spec.model.get("compile_mode"),
-        "fused_optimizer": real["fused_optimizer"],
-        "progress_bar": progress_bar(spec),
-        "loader_threads": threads,
-        "dataset": spec.data["name"],
-        "image_size": spec.data.get("image_size"),
-        "crop_size": spec.data["crop_size"],
-        "model": spec.model["name"],
-        "n_train_images": len(half.train_labels),
-    }
-
-
-def progress_bar(spec: RunSpec) -> str:
-    bar = spec.callbacks.get("progress_bar")
-    return f"every {bar['refresh_rate']} steps" if bar and spec.trainer.get("enable_progress_bar", True) else "off"
-
-
-def rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
-def half_batch(half, batch_size: int):
-    """The first training batch of the half, as the loader serves it."""
-    return BatchLoader(half.train_images, half.train_labels, batch_size, shuffle=False).gather(np.arange(batch_size))
-
-
-def device_name() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name()
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    on_gpu = torch.cuda.is_available()
+    module = build_module(spec, len(half.classes), half.mean_image(), on_gpu=on_gpu)
+    return {"k": k, "frozen_layers": module.frozen_layers, **measure_module(module, spec, half, warmup, steps)}
 
 
 def table(rows: list[dict]) -> str:
@@ -118,16 +56,19 @@ def table(rows: list[dict]) -> str:
         f"{first['model']} on {first['dataset']}: {first['crop_size']} px crops of {first['image_size']} px, "
         f"batch {first['batch_size']}, {first['precision']}, channels_last={first['channels_last']}, "
         f"compile={first['compile']}{' (' + first['compile_mode'] + ')' if first['compile_mode'] else ''}, "
-        f"fused SGD={first['fused_optimizer']}, progress bar {first['progress_bar']}, {first['loader_threads']} loader threads",
-        f"{'k':>3} {'frozen':>6} {'model-only img/s':>17} {'input-only img/s':>17} {'full path img/s':>16} {'ratio':>6} "
+        f"fused SGD={first['fused_optimizer']}, progress bar {first['progress_bar']}, "
+        f"{first['loader_threads']} loader threads",
+        f"{'k':>3} {'frozen':>6} {'model-only img/s':>17} {'input-only img/s':>17} {'full path img/s':>16} "
+        f"{'ratio':>6} "
         f"{'host ms/step':>12} {'device ms/step':>14} {'GFLOP/img':>9} {'MFU':>6}",
     ]
     for row in rows:
         device = "n/a" if row["device_ms_per_step"] is None else f"{row['device_ms_per_step']:.2f}"
         mfu = "n/a" if row["mfu"] is None else f"{row['mfu']:.1%}"
         lines.append(
-            f"{row['k']:>3} {row['frozen_layers']:>6} {row['model_only_images_per_s']:>17,.1f} {row['input_only_images_per_s']:>17,.1f} "
-            f"{row['full_path_images_per_s']:>16,.1f} {row['ratio']:>6.3f} {row['host_ms_per_step']:>12.2f} {device:>14} "
+            f"{row['k']:>3} {row['frozen_layers']:>6} {row['model_only_images_per_s']:>17,.1f} "
+            f"{row['input_only_images_per_s']:>17,.1f} {row['full_path_images_per_s']:>16,.1f} {row['ratio']:>6.3f} "
+            f"{row['host_ms_per_step']:>12.2f} {device:>14} "
             f"{row['train_gflop_per_image']:>9.3f} {mfu:>6}"
         )
     return "\n".join(lines)
@@ -139,25 +80,40 @@ def layer_counts(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m transfer_lab.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ks", type=layer_counts, default=[0, 5], help="layers frozen, comma-separated (default 0,5); 0 = a base network")
+    parser.add_argument("--ks", type=layer_counts, default=[0, 5],
+                        help="layers frozen, comma-separated (default 0,5); 0 = a base network")
     parser.add_argument("--warmup", type=int, default=5, help="steps before timing (cudnn autotuning, compilation)")
-    parser.add_argument("--steps", type=int, default=200, help="timed steps per measurement (default 200: the full path crosses epoch boundaries)")
+    parser.add_argument("--steps", type=int, default=200,
+                        help="timed steps per measurement (default 200: the full path crosses epoch boundaries)")
     parser.add_argument("--loader-jobs", type=int, default=0, metavar="N",
-                        help="instead: N input-only loaders at once in N processes (the jobs of an N-GPU host), aggregate img/s")
+                        help="instead: N input-only loaders at once in N processes (the jobs of an N-GPU host), "
+                             "aggregate img/s")
+    parser.add_argument("--study", action="store_true",
+                        help="instead: the device-hours of the sweep the overrides describe (e.g. +exp=grid), "
+                             "each kind of its jobs timed")
     parser.add_argument("--out", help="JSON file to write (default <paths.root>/bench/bench-<time>.json)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. data=imagenet data.root=PATH")
     args = parser.parse_intermixed_args(argv)  # options may follow the overrides (scripts/gpu_check.sh)
+    # The bench prints its table: no progress bar (trainer.enable_progress_bar=true after it shows one), no notices.
+    args.overrides = ["trainer.enable_progress_bar=false", *args.overrides]
+    if "verbose=true" not in args.overrides:
+        quiet_libraries()
     pl.seed_everything(0, verbose=False)
-    if not torch.cuda.is_available():
-        prepare_cpu()  # as a run does: before the first parallel op
     try:
         bad = [k for k in args.ks if not 0 <= k <= NUM_LAYERS - 1]
         if bad or args.warmup < 1 or args.steps < 1:
-            raise ConfigError(f"--ks {bad} / --warmup {args.warmup} / --steps {args.steps}: use ks in 0..{NUM_LAYERS - 1}, warmup and steps >= 1")
-        spec = spec_for(args.ks[0], args.overrides)  # bad overrides or a missing cache stop here, before any work
+            raise ConfigError(f"--ks {bad} / --warmup {args.warmup} / --steps {args.steps}: "
+                              f"use ks in 0..{NUM_LAYERS - 1}, warmup and steps >= 1")
+        # Bad overrides or a missing cache stop here, before any work.
+        kinds, workers = job_kinds(args.overrides) if args.study else (None, 1)
+        spec = kinds[0].specs[0] if args.study else spec_for(args.ks[0], args.overrides)
         load_dataset(spec.data)
     except ConfigError as err:
         fail(str(err))
+    if args.study:
+        os.environ[PARALLEL_JOBS_ENV] = str(workers)  # as the sweep sets it: a CPU job's share of the cores
+    if not torch.cuda.is_available():
+        prepare_cpu()  # as a run does: before the first parallel op
     record = {
         "command": command_line("python -m transfer_lab.bench", argv),
         "device": device_name(),
@@ -171,11 +127,15 @@ def main(argv: list[str] | None = None) -> dict:
               f"(slowest loader {record['loader_jobs']['slowest_job_images_per_s']:,.0f} img/s)")
     else:
         try:
-            rows = [measure(k, args.overrides, args.warmup, args.steps) for k in args.ks]
+            if args.study:
+                study = price_study(kinds, workers, args.warmup, args.steps)
+            else:
+                rows = [measure(k, args.overrides, args.warmup, args.steps) for k in args.ks]
         except TrainingDiverged as err:
             fail(f"{err}: the bench's step rates would not be those of a run, which stops here")
-        print(table(rows))
-        record.update(warmup_steps=args.warmup, timed_steps=args.steps, rows=rows)
+        print(study_table(study, record["device"]) if args.study else table(rows))
+        record.update(warmup_steps=args.warmup, timed_steps=args.steps,
+                      **({"study": study} if args.study else {"rows": rows}))
     out = Path(args.out) if args.out else Path(spec.root) / "bench" / f"bench-{datetime.now():%Y%m%d-%H%M%S}.json"
     write_json(out, record)
     print(f"written: {out}")

@@ -2,14 +2,15 @@
 
 import itertools
 import time
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torch.nn import functional as F
 
 from transfer_lab.data.datamodule import HalfDataModule
 from transfer_lab.data.loader import BatchLoader
-from transfer_lab.run.build import build_trainer, divergence_stop
+from transfer_lab.run.build import build_trainer, divergence_stop, make_trainer
+from transfer_lab.run.loggers import finish_logger, make_logger
 from transfer_lab.compose import compose_config
 from transfer_lab.spec import RunSpec, spec_from_config
 
@@ -95,7 +96,7 @@ def model_only(module, spec: RunSpec, images, labels, device, warmup: int, steps
 
     def step(number: int):
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            loss = F.cross_entropy(module(crops), labels)
+            loss = module.training_loss(crops, labels)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -117,7 +118,8 @@ def model_only(module, spec: RunSpec, images, labels, device, warmup: int, steps
 def input_only(module, half, batch_size: int, threads: int, device, warmup: int, steps: int) -> dict:
     """Clock of training batches read from the dataset, moved to the device and augmented, no network."""
     loader = BatchLoader(half.train_images, half.train_labels, batch_size, shuffle=True, threads=threads, device=device)
-    epochs = itertools.chain.from_iterable(itertools.repeat(loader))  # a small half has fewer batches than warmup + steps
+    # A small half has fewer batches than warmup + steps.
+    epochs = itertools.chain.from_iterable(itertools.repeat(loader))
     clock = Clock(device)
     for batch, (images, _) in enumerate(itertools.islice(epochs, warmup + steps), start=1):
         module.augment(images, train=True)
@@ -126,21 +128,25 @@ def input_only(module, half, batch_size: int, threads: int, device, warmup: int,
     return clock.stop(steps)
 
 
-def full_path(module, spec: RunSpec, half, batch_size: int, threads: int, warmup: int, steps: int) -> tuple[dict, int]:
+def full_path(module, spec: RunSpec, half, batch_size: int, threads: int, warmup: int, steps: int,
+              run_dir: Path | None = None) -> tuple[dict, int]:
     """Clock of training steps inside the Lightning loop, fed from the dataset (the cache for ImageNet),
-    with whether the optimizer step was fused, and the number of epoch boundaries they crossed."""
+    with whether the optimizer step was fused, and the number of epoch boundaries they crossed.
+    run_dir: the Trainer of a run (run/build.make_trainer: its logger and checkpoints written there,
+    on a GPU of its own if there is one); None: no logger, no checkpoints. No validation either way."""
     timer = StepTimer(warmup, steps)
-    trainer = build_trainer(
-        spec,
-        [timer],
-        max_steps=warmup + steps,
-        max_epochs=-1,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-    )
-    trainer.fit(module, datamodule=HalfDataModule(half, batch_size, threads))
+    schedule = {"max_steps": warmup + steps, "max_epochs": -1}
+    if run_dir is None:
+        trainer = build_trainer(spec, [timer], **schedule, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
+                                enable_checkpointing=False)
+    else:
+        gpu = 0 if torch.cuda.is_available() else None
+        trainer = make_trainer(spec, run_dir, make_logger(spec, run_dir), gpu, {**schedule, "val_check_interval": None},
+                               callbacks=[timer], limit_val_batches=0)
+    try:
+        trainer.fit(module, datamodule=HalfDataModule(half, batch_size, threads))
+    finally:
+        finish_logger(trainer.logger)
     # Read from the optimizer that ran: after fit the module is back on the CPU, where fused_step() says no.
     fused = bool(trainer.optimizers[0].defaults.get("fused"))
     return {**timer.timing, "fused_optimizer": fused}, timer.epochs - 1

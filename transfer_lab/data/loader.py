@@ -44,6 +44,11 @@ class BatchLoader:
 
     def __iter__(self):
         batches = self.batch_rows()
+        if self.device.type != "cuda" and self.threads == 1:
+            # One thread on the CPU: gather in the step's own thread. Handing each batch to a pool thread
+            # cost a thread switch per step, more than the gather of a small batch (docs/benchmark.md).
+            yield from (self.gather(rows) for rows in batches)
+            return
         with ThreadPoolExecutor(self.threads) as pool:
             if self.device.type == "cuda":
                 yield from self._on_cuda(pool, batches)

@@ -80,9 +80,13 @@ class TransferModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         images, labels = batch
-        loss = F.cross_entropy(self(self.augment(images, train=True)), labels)
+        loss = self.training_loss(self.augment(images, train=True), labels)
         log_training_loss(self, loss)
         return loss
+
+    def training_loss(self, crops: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The loss a training step minimises on a batch of augmented crops (the bench's model-only step too)."""
+        return F.cross_entropy(self(crops), labels)
 
     def validation_step(self, batch, batch_idx):
         images, labels = batch

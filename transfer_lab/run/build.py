@@ -57,20 +57,22 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
-def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None, schedule: dict | None = None) -> pl.Trainer:
-    """schedule: max_epochs, max_steps and val_check_interval; the recipe's unless a scarce run counts them in full-half steps."""
+def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None, schedule: dict | None = None,
+                 callbacks: list[pl.Callback] = (), **arguments) -> pl.Trainer:
+    """schedule: max_epochs, max_steps and val_check_interval; the recipe's unless a scarce run counts them in
+    full-half steps. callbacks and arguments: more callbacks and Trainer arguments (the bench's clock; no validation)."""
     schedule = schedule or spec.recipe
     placement = {"accelerator": "gpu", "devices": [gpu]} if gpu is not None and torch.cuda.is_available() else {}
     return build_trainer(
         spec,
-        checkpoint_callbacks(run_dir / "checkpoints", spec.recipe.get("checkpoint_every_n_steps")),
+        [*callbacks, *checkpoint_callbacks(run_dir / "checkpoints", spec.recipe.get("checkpoint_every_n_steps"))],
         **placement,
         default_root_dir=str(run_dir),
         logger=logger,
         plugins=[AtomicCheckpointIO()],
         max_epochs=schedule["max_epochs"],
         max_steps=schedule["max_steps"],
-        **validation_schedule(schedule),
+        **{**validation_schedule(schedule), **arguments},
     )
 
 

@@ -105,16 +105,28 @@ class FusedFrozen(pl.LightningModule):
         self.streams[i] = rng_state()
         return logits
 
+    @property
+    def augment(self):
+        """The input pipeline: the networks see the same crops (their data_seed is the same)."""
+        return self.members[0].augment
+
+    def member_losses(self, crops: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        outputs = self.shared(crops)
+        return torch.stack([F.cross_entropy(self.member_logits(i, outputs), labels) for i in range(len(self.members))])
+
+    def training_loss(self, crops: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The loss a training step minimises (the bench's model-only step): the sum of the networks' losses."""
+        return self.member_losses(crops, labels).sum()
+
     def training_step(self, batch, batch_idx):
         images, labels = batch
-        outputs = self.shared(self.members[0].augment(images, train=True))
-        losses = torch.stack([F.cross_entropy(self.member_logits(i, outputs), labels) for i in range(len(self.members))])
+        losses = self.member_losses(self.augment(images, train=True), labels)
         log_training_loss(self, losses.mean())
         return losses.sum()  # non-finite if any network's loss is (run/divergence.py)
 
     def validation_step(self, batch, batch_idx):
         images, labels = batch
-        outputs = self.shared(self.members[0].augment(images, train=False))
+        outputs = self.shared(self.augment(images, train=False))
         for i, member in enumerate(self.members):
             member.score(self.member_logits(i, outputs), labels)
 
@@ -127,10 +139,16 @@ class FusedFrozen(pl.LightningModule):
             self.validated_at_step = step
 
     def configure_optimizers(self):
+        return self.solver(self.parameter_groups())
+
+    def parameter_groups(self) -> list[dict]:
         # One optimizer over every network's parameter groups: SGD updates each parameter on its own, so
         # a step is each network's own step, and Lightning counts one step per batch.
-        groups = [group for member in self.members for group in member.parameter_groups()]
-        return self.members[0].solver(groups, self.trainer.estimated_stepping_batches)
+        return [group for member in self.members for group in member.parameter_groups()]
+
+    def solver(self, groups: list[dict], total_steps: int | None = None):
+        """The recipe's optimizer and schedule (TransferModule.solver) over `groups`, by default over the run."""
+        return self.members[0].solver(groups, total_steps or self.trainer.estimated_stepping_batches)
 
     def on_save_checkpoint(self, checkpoint):
         members = [{} for _ in self.members]

@@ -27,7 +27,7 @@ from transfer_lab.run.inputs import check_inputs
 from transfer_lab.io import read_json, write_json
 from transfer_lab.report import log_to_wandb, write_report
 from transfer_lab.run.record import FAILED_FILE
-from transfer_lab.spec import spec_from_config, stable_hash
+from transfer_lab.spec import RunSpec, spec_from_config, stable_hash
 from transfer_lab.sweep.progress import MANIFEST_ENV, job_state, network_kind, progress_line
 
 
@@ -61,9 +61,18 @@ def plan(config: DictConfig, hydra_context: HydraContext, jobs_overrides: list[l
         run_dir = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
         jobs.append({"overrides": overrides, "run_dir": str(run_dir.absolute()), "series": spec.series, "k": spec.k,
                      "network": network_kind(spec), "wandb_group": spec.study.wandb_group,
-                     "config_hash": spec.config_hash,
-                     "fuse_key": stable_hash(replace(spec, k=0).as_dict()) if spec.kind == "transfer" and spec.freeze else None})
+                     "config_hash": spec.config_hash, "fuse_key": fuse_key(spec)})
     return jobs
+
+
+def launcher_workers(launcher: DictConfig) -> int:
+    """How many jobs the launcher runs at once (joblib's n_jobs, submitit's array_parallelism)."""
+    return int(launcher.get("n_jobs") or launcher.get("array_parallelism") or 1)
+
+
+def fuse_key(spec: RunSpec) -> str | None:
+    """Frozen transfers with the same key differ only in k: fuse_frozen trains them as one job."""
+    return stable_hash(replace(spec, k=0).as_dict()) if spec.kind == "transfer" and spec.freeze else None
 
 
 def fuse_frozen(pending: list[dict]) -> list[dict]:
@@ -88,7 +97,7 @@ def sweep(config: DictConfig, hydra_context: HydraContext, launcher: Launcher, a
     exits 1 if any job failed."""
     check_writable(str(config.paths.root))
     jobs = plan(config, hydra_context, job_overrides(arguments))
-    workers = int(config.hydra.launcher.get("n_jobs") or config.hydra.launcher.get("array_parallelism") or 1)
+    workers = launcher_workers(config.hydra.launcher)
     pending = [job for job in jobs if job_state(Path(job["run_dir"])) != "done"]
     launched = fuse_frozen(pending) if fuse else pending
     manifest_path = Path(str(config.paths.root)) / "sweeps" / f"{time.strftime('%Y%m%d-%H%M%S')}-{stable_hash(jobs)[:8]}.json"
