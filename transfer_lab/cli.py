@@ -23,9 +23,11 @@ from omegaconf import DictConfig
 
 from transfer_lab.console import check_writable, closing_line, fail, one_line_error, quiet_libraries, wants_verbose
 from transfer_lab.errors import ConfigError
+from transfer_lab.kinds import kind_of
+from transfer_lab.layout import FAILED_FILE, last_checkpoint
 from transfer_lab.run.inputs import check_inputs
-from transfer_lab.run.record import FAILED_FILE, record_failure, record_file
-from transfer_lab.spec import SOURCE_KINDS, RunSpec, spec_from_config
+from transfer_lab.run.record import record_failure, record_file
+from transfer_lab.spec import RunSpec, spec_from_config
 from transfer_lab.sweep.progress import JobLine, fused_members
 
 
@@ -81,7 +83,7 @@ class CheckConfigBeforeRun(Callback):
 
 def base_command(spec: RunSpec) -> str:
     """The command that trains the base network `spec` needs, with this run's other overrides."""
-    half = spec.source if spec.kind in SOURCE_KINDS else spec.target
+    half = spec.source if kind_of(spec).from_source else spec.target
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     return " ".join(["python -m transfer_lab +exp=base", f"half={half}", *spec.base_overrides(overrides)])
 
@@ -113,7 +115,7 @@ def main(cfg: DictConfig) -> dict:
             return {"status": "skipped", "reason": str(err)}
         except SIGTERMException:
             # Preempted: not a failure. last.ckpt was saved; the same command resumes from it.
-            print(f"SIGTERM: saved {run_dir / 'checkpoints' / 'last.ckpt'}; re-run the same command to resume", file=sys.stderr)
+            print(f"SIGTERM: saved {last_checkpoint(run_dir)}; re-run the same command to resume", file=sys.stderr)
             sys.exit(143)
         except Exception as err:
             message = one_line_error(err, spec.root)

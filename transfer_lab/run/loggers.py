@@ -5,6 +5,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 from pytorch_lightning.loggers import Logger, WandbLogger
 
+from transfer_lab.kinds import kind_of
 from transfer_lab.spec import RunSpec, split_label, study_name
 
 
@@ -21,7 +22,7 @@ def make_logger(spec: RunSpec, run_dir: Path) -> Logger | bool:
                 spec.series,
                 f"split:{split_label(spec.split)}-s{spec.split['seed']}",
                 f"k:{spec.k}",
-                "base" if spec.kind == "base" else ("frozen" if spec.freeze else "fine-tuned"),
+                kind_of(spec).tag(spec),
             ],
             config=spec.identity() | {"config_hash": spec.config_hash},
         )

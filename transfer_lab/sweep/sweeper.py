@@ -23,12 +23,13 @@ from omegaconf import DictConfig
 from transfer_lab.console import check_writable, fail
 from transfer_lab.devices import PARALLEL_JOBS_ENV
 from transfer_lab.errors import ConfigError
+from transfer_lab.kinds import kind_of
 from transfer_lab.run.inputs import check_inputs
 from transfer_lab.io import read_json, write_json
+from transfer_lab.layout import FAILED_FILE, SWEEPS
 from transfer_lab.report import log_to_wandb, write_report
-from transfer_lab.run.record import FAILED_FILE
 from transfer_lab.spec import spec_from_config, stable_hash, study_name
-from transfer_lab.sweep.progress import MANIFEST_ENV, job_state, network_kind, progress_line
+from transfer_lab.sweep.progress import MANIFEST_ENV, job_state, progress_line
 
 
 def job_overrides(arguments: list[str]) -> list[list[str]]:
@@ -59,9 +60,10 @@ def plan(config: DictConfig, hydra_context: HydraContext, jobs_overrides: list[l
         except (ConfigError, HydraException) as err:
             fail(f"job {' '.join(overrides)}: {str(err).splitlines()[0]}")
         run_dir = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
+        kind = kind_of(spec)
         jobs.append({"overrides": overrides, "run_dir": str(run_dir.absolute()), "series": spec.series, "k": spec.k,
-                     "network": network_kind(spec), "wandb_group": study_name(spec.study), "config_hash": spec.config_hash,
-                     "fuse_key": stable_hash(replace(spec, k=0).as_dict()) if spec.kind == "transfer" and spec.freeze else None})
+                     "network": kind.job_kind(spec), "wandb_group": study_name(spec.study), "config_hash": spec.config_hash,
+                     "fuse_key": stable_hash(replace(spec, k=0).as_dict()) if kind.fuses(spec) else None})
     return jobs
 
 
@@ -90,7 +92,7 @@ def sweep(config: DictConfig, hydra_context: HydraContext, launcher: Launcher, a
     workers = int(config.hydra.launcher.get("n_jobs") or config.hydra.launcher.get("array_parallelism") or 1)
     pending = [job for job in jobs if job_state(Path(job["run_dir"])) != "done"]
     launched = fuse_frozen(pending) if fuse else pending
-    manifest_path = Path(str(config.paths.root)) / "sweeps" / f"{time.strftime('%Y%m%d-%H%M%S')}-{stable_hash(jobs)[:8]}.json"
+    manifest_path = Path(str(config.paths.root)) / SWEEPS / f"{time.strftime('%Y%m%d-%H%M%S')}-{stable_hash(jobs)[:8]}.json"
     manifest = {"jobs": jobs, "workers": workers, "started": time.time()}
     write_json(manifest_path, manifest)
     # Inherited by the jobs (in this process or launcher workers).
