@@ -21,7 +21,9 @@ from hydra.types import RunMode
 from hydra_plugins.transfer_lab_sweeper.study_sweeper import StudySweeper
 from omegaconf import DictConfig
 
-from transfer_lab.console import check_writable, closing_line, fail, one_line_error, quiet_libraries, wants_verbose
+from transfer_lab.console import (
+    check_writable, closing_line, fail, one_line_error, quiet_imports, quiet_libraries, wants_verbose,
+)
 from transfer_lab.errors import ConfigError
 from transfer_lab.kinds import kind_of
 from transfer_lab.layout import FAILED_FILE, last_checkpoint
@@ -90,6 +92,9 @@ def base_command(spec: RunSpec) -> str:
 
 @hydra.main(version_base="1.3", config_path="pkg://transfer_lab.conf", config_name="config")
 def main(cfg: DictConfig) -> dict:
+    verbose = wants_verbose(cfg, HydraConfig.get().verbose)
+    if not verbose:
+        quiet_imports()
     # Here, not at the top: Lightning and the training code load only once the config is checked,
     # so that --help and bad input answer in seconds.
     from pytorch_lightning.utilities.exceptions import SIGTERMException  # training stack: see above
@@ -98,12 +103,10 @@ def main(cfg: DictConfig) -> dict:
 
     # Lightning's advice that does not apply here: the CSV logger shares the run folder with result.json by design.
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
-    if not wants_verbose(cfg, HydraConfig.get().verbose):
+    if not verbose:
         quiet_libraries()
-    try:
-        spec = spec_from_config(cfg)
-    except ConfigError as err:
-        fail(str(err))
+    # Checked before Hydra created the run folder: by CheckConfigBeforeRun, or in a sweep by the sweeper's plan.
+    spec = spec_from_config(cfg)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     members = fused_members(spec, run_dir) if in_sweep else []  # frozen transfers the sweeper gave this job

@@ -24,7 +24,7 @@ from transfer_lab.kinds import kind_of
 from transfer_lab.layout import RESULT_FILE, SPLIT_FILE, checkpoint_dir
 from transfer_lab.models.module import TransferModule
 from transfer_lab.run.build import build_module, latest_checkpoint, make_trainer
-from transfer_lab.run.loggers import finish_logger, make_logger
+from transfer_lab.run.loggers import finish_logger, logger_location, make_logger
 from transfer_lab.run.record import completed_record, split_record
 from transfer_lab.run.store import BaseNetwork, BaseStore
 from transfer_lab.spec import RunSpec
@@ -50,9 +50,10 @@ def train(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | No
     mean_image = base.mean_image if base is not None else half.mean_image()
     module = build_module(spec, len(half.classes), mean_image, base, on_gpu=on_gpu(gpu))
     logger = make_logger(spec, run_dir)
+    logged_at = logger_location(logger)
     trainer = make_trainer(spec, run_dir, logger, gpu, schedule)
     started_at, seconds = train_and_validate(spec.series, trainer, module, datamodule(spec, half), run_dir, logger)
-    result = result_record(spec, module, trainer, half_fields, started_at, seconds, base, run_dir, gpu)
+    result = result_record(spec, module, trainer, half_fields, started_at, seconds, base, run_dir, gpu) | logged_at
     if kind_of(spec).stored:
         net_state = {key: value.detach().cpu() for key, value in module.net.state_dict().items()}
         result["base_checkpoint"] = str(store.publish(spec, net_state, mean_image, result))

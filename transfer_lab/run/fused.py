@@ -23,7 +23,7 @@ from transfer_lab.layout import RESULT_FILE
 from transfer_lab.models.module import TransferModule, log_training_loss
 from transfer_lab.run.build import build_module, make_trainer
 from transfer_lab.run.fit import datamodule, result_record, train_and_validate, training_data
-from transfer_lab.run.loggers import make_logger
+from transfer_lab.run.loggers import logger_location, make_logger
 from transfer_lab.run.store import BaseNetwork
 from transfer_lab.spec import RunSpec
 
@@ -54,12 +54,14 @@ def train_fused(members: list[tuple[RunSpec, Path]], base: BaseNetwork, gpu: int
         streams.append(rng_state())  # what the network's dropout draws from, as when trained alone
     fused = FusedFrozen(modules, streams)
     logger = make_logger(lead, folder)
+    logged_at = logger_location(logger)
     trainer = make_trainer(lead, folder, logger, gpu, schedule)
     name = "+".join(spec.network for spec, _ in members)
     started_at, seconds = train_and_validate(name, trainer, fused, datamodule(lead, half), folder, logger)
     results = []
     for (spec, run_dir), module in zip(members, modules):
         result = result_record(spec, module, trainer, half_fields, started_at, seconds / len(members), base, run_dir, gpu)
+        result |= logged_at
         result["trained_with"] = [other.network for other, _ in members if other is not spec]
         write_json(run_dir / RESULT_FILE, result)
         results.append(result)

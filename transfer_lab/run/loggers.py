@@ -12,6 +12,8 @@ from transfer_lab.spec import RunSpec, split_label, study_name
 def make_logger(spec: RunSpec, run_dir: Path) -> Logger | bool:
     if not spec.logger.get("_target_"):
         return False
+    # W&B looks for a git repository from the save folder, and warns if the folder does not exist yet.
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
     settings = dict(spec.logger)
     if settings["_target_"].endswith("WandbLogger"):
         settings.update(
@@ -29,9 +31,19 @@ def make_logger(spec: RunSpec, run_dir: Path) -> Logger | bool:
     # Not recursive: the W&B config holds _target_ keys; converted: wandb wants plain dicts, not DictConfig.
     logger = instantiate(settings, save_dir=str(run_dir), _recursive_=False, _convert_="all")
     if isinstance(logger, WandbLogger):
+        # Lightning passes wandb.init an `anonymous` argument W&B no longer has (a warning per run).
+        logger._wandb_init.pop("anonymous", None)
         # The run summary keeps the best val top-1, not the last value logged.
         logger.experiment.define_metric("val/top1", summary="max")
     return logger
+
+
+def logger_location(logger: Logger | bool) -> dict:
+    """Where a W&B run is, for the run's record and line: its URL, or offline its folder (to `wandb sync`)."""
+    if not isinstance(logger, WandbLogger):
+        return {}
+    run = logger.experiment
+    return {"wandb_run": str(run.settings.sync_dir) if run.offline else run.url}
 
 
 def finish_logger(logger: Logger | bool) -> None:

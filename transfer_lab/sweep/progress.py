@@ -147,4 +147,5 @@ class JobLine:
             line = f"skipped: {self.skipped}"
         else:
             line = f"failed: {self.error or (exc_type.__name__ if exc_type else 'unknown error')}"
-        print(f"{name}: {line}, {seconds:.0f} s | {progress_line(manifest, measured_times(manifest_path))}", file=sys.stderr)
+        logged = next((f", W&B {r['wandb_run']}" for r in results if r.get("wandb_run")), "")
+        print(f"{name}: {line}, {seconds:.0f} s{logged} | {progress_line(manifest, measured_times(manifest_path))}", file=sys.stderr)
