@@ -37,7 +37,7 @@ def build_module(spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork 
 
 
 # Compiling CaffeNet takes about a minute and saves 2.7-5.3 ms of a 7.7-16 ms step on an H100 (k=5 / k=0,
-# gpu_anchors.md): it pays back after 11-22k steps, so model.compile=auto compiles recipes of 20k steps or more.
+# python -m transfer_lab.bench): it pays back after 11-22k steps, so model.compile=auto compiles recipes of 20k steps or more.
 COMPILE_MIN_STEPS = 20_000
 
 

@@ -46,7 +46,7 @@ def train(spec: RunSpec, run_dir: Path, store: BaseStore, base: BaseNetwork | No
     run_dir = Path(run_dir)
     pl.seed_everything(spec.rng_seed, workers=True, verbose=False)
     half, half_fields, schedule = training_data(spec, run_dir)
-    # A transferred network keeps subtracting its source's mean image (paper_protocol.md).
+    # A transferred network keeps subtracting its source's mean image, as the paper's Caffe networks do.
     mean_image = base.mean_image if base is not None else half.mean_image()
     module = build_module(spec, len(half.classes), mean_image, base, on_gpu=on_gpu(gpu))
     logger = make_logger(spec, run_dir)
