@@ -5,9 +5,9 @@ new module (and its conf/exp preset)."""
 import importlib
 import pkgutil
 
-from transfer_lab.kinds.registry import KINDS, PRESETS, RunKind, kind_named, kind_of
+from transfer_lab.kinds.registry import KINDS, RunKind, kind_named, kind_of
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["KINDS", "PRESETS", "RunKind", "kind_named", "kind_of"]
+__all__ = ["KINDS", "RunKind", "kind_named", "kind_of"]

@@ -13,6 +13,7 @@ class Probe(Transfer):
     name, preset, example = "probe", "probe", "+exp=probe k=3 source=A target=B"
     run_pattern = r"probe(?P<probe_source>[AB])n(?P<probe_target>[AB])(?P<probe_plus>\+?)_k(?P<probe_k>\d+)"
     run_forms = "probe<source>n<target>_k<k>"
+    menu = ("+exp=probe k=3",)
     has_options = True
     runner = "transfer_lab.run.probe.run_probe"
     what = "a probe"

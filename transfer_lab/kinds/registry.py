@@ -14,9 +14,6 @@ from transfer_lab.layout import RESULT_FILE
 
 NUM_LAYERS = 8
 HALVES = ("A", "B")
-# The +exp presets named in messages when no kind, or an unknown one, is chosen.
-PRESETS = ("+exp=base half=A, +exp=anb k=3, +exp=bnb k=3, +exp=transfer source=A target=B k=3, +exp=random_filters k=3, "
-           "+exp=similarity or +exp=probe k=3")
 
 
 class RunKind:
@@ -25,6 +22,7 @@ class RunKind:
     name: str  # RunSpec.kind, set by its preset
     preset: str  # conf/exp/<preset>.yaml
     example: str  # a command line of the preset, for messages
+    menu: tuple[str, ...] = ()  # its presets as offered when no kind is chosen (default: the example)
     run_pattern: str | None = None  # its names for run=... (a regex with named groups); None: none
     run_forms: str = ""  # those names in words, e.g. baseA, baseB
     record_file: str = RESULT_FILE  # the file whose presence means a run of this kind completed
@@ -85,12 +83,18 @@ def register(kind: RunKind) -> RunKind:
     return kind
 
 
+def presets() -> str:
+    """Every kind's presets, in words: +exp=base half=A, +exp=anb k=3, ... or +exp=similarity."""
+    offered = [preset for kind in KINDS.values() for preset in kind.menu or (kind.example,)]
+    return f"{', '.join(offered[:-1])} or {offered[-1]}"
+
+
 def kind_named(name: str | None) -> RunKind:
     """The kind a preset chose; one line naming the presets if none or an unknown one was."""
     if name is None:
-        raise ConfigError(f"no experiment chosen: add one of {PRESETS}")
+        raise ConfigError(f"no experiment chosen: add one of {presets()}")
     if name not in KINDS:
-        raise ConfigError(f"kind={name!r} is unknown: use a preset, {PRESETS}")
+        raise ConfigError(f"kind={name!r} is unknown: use a preset, {presets()}")
     return KINDS[name]
 
 

@@ -9,6 +9,7 @@ class Transfer(RunKind):
     name, preset, example = "transfer", "transfer", "+exp=transfer source=A target=B k=3"
     run_pattern = r"(?P<source>[AB])n(?P<target>[AB])(?P<plus>\+?)_k(?P<k>\d+)"
     run_forms = "<source>n<target>[+]_k<k>"
+    menu = ("+exp=anb k=3", "+exp=bnb k=3", "+exp=transfer source=A target=B k=3")
     from_source = True
     runner = "transfer_lab.run.fit.fit_kind"
     what = "a transfer"  # in a layer count's message
