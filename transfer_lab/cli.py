@@ -21,11 +21,15 @@ from hydra.types import RunMode
 from hydra_plugins.transfer_lab_sweeper.study_sweeper import StudySweeper
 from omegaconf import DictConfig
 
-from transfer_lab.console import check_writable, closing_line, fail, one_line_error, quiet_libraries, wants_verbose
+from transfer_lab.console import (
+    check_writable, closing_line, fail, one_line_error, quiet_imports, quiet_libraries, wants_verbose,
+)
 from transfer_lab.errors import ConfigError
+from transfer_lab.kinds import kind_of
+from transfer_lab.layout import FAILED_FILE, last_checkpoint
 from transfer_lab.run.inputs import check_inputs
-from transfer_lab.run.record import FAILED_FILE, record_failure, record_file
-from transfer_lab.spec import SOURCE_KINDS, RunSpec, spec_from_config
+from transfer_lab.run.record import record_failure, record_file
+from transfer_lab.spec import RunSpec, spec_from_config
 from transfer_lab.sweep.progress import JobLine, fused_members
 
 
@@ -81,13 +85,16 @@ class CheckConfigBeforeRun(Callback):
 
 def base_command(spec: RunSpec) -> str:
     """The command that trains the base network `spec` needs, with this run's other overrides."""
-    half = spec.source if spec.kind in SOURCE_KINDS else spec.target
+    half = spec.source if kind_of(spec).from_source else spec.target
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     return " ".join(["python -m transfer_lab +exp=base", f"half={half}", *spec.base_overrides(overrides)])
 
 
 @hydra.main(version_base="1.3", config_path="pkg://transfer_lab.conf", config_name="config")
 def main(cfg: DictConfig) -> dict:
+    verbose = wants_verbose(cfg, HydraConfig.get().verbose)
+    if not verbose:
+        quiet_imports()
     # Here, not at the top: Lightning and the training code load only once the config is checked,
     # so that --help and bad input answer in seconds.
     from pytorch_lightning.utilities.exceptions import SIGTERMException  # training stack: see above
@@ -96,12 +103,10 @@ def main(cfg: DictConfig) -> dict:
 
     # Lightning's advice that does not apply here: the CSV logger shares the run folder with result.json by design.
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
-    if not wants_verbose(cfg, HydraConfig.get().verbose):
+    if not verbose:
         quiet_libraries()
-    try:
-        spec = spec_from_config(cfg)
-    except ConfigError as err:
-        fail(str(err))
+    # Checked before Hydra created the run folder: by CheckConfigBeforeRun, or in a sweep by the sweeper's plan.
+    spec = spec_from_config(cfg)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     members = fused_members(spec, run_dir) if in_sweep else []  # frozen transfers the sweeper gave this job
@@ -113,7 +118,7 @@ def main(cfg: DictConfig) -> dict:
             return {"status": "skipped", "reason": str(err)}
         except SIGTERMException:
             # Preempted: not a failure. last.ckpt was saved; the same command resumes from it.
-            print(f"SIGTERM: saved {run_dir / 'checkpoints' / 'last.ckpt'}; re-run the same command to resume", file=sys.stderr)
+            print(f"SIGTERM: saved {last_checkpoint(run_dir)}; re-run the same command to resume", file=sys.stderr)
             sys.exit(143)
         except Exception as err:
             message = one_line_error(err, spec.root)

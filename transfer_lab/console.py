@@ -19,6 +19,9 @@ from transfer_lab.run.record import outcome
 
 # Lightning's own loggers (its info notices go through these; levels are what Lightning documents for this).
 LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric")
+# Loggers that speak while the training stack is imported: matplotlib (Lightning imports it) notes the font
+# cache it builds on a machine's first run, which Hydra's logging would print.
+IMPORT_LOGGERS = ("matplotlib",)
 # Warnings raised inside these packages (deprecations of their own internals, advice that does not apply).
 LIBRARY_MODULES = r"(pytorch_lightning|lightning|lightning_fabric|torch|torchmetrics)(\.|$)"
 DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES}
@@ -65,6 +68,12 @@ def wants_verbose(cfg: DictConfig, hydra_verbose) -> bool:
     return bool(cfg.get("verbose")) or bool(hydra_verbose)
 
 
+def quiet_imports() -> None:
+    """Before the training stack is imported: its libraries' import-time notices are dropped."""
+    for name in IMPORT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def quiet_libraries() -> None:
     """Lightning logs warnings and errors only; the libraries' own warnings are dropped."""
     for name in LIGHTNING_LOGGERS:
@@ -77,4 +86,5 @@ def closing_line(result: dict, result_path) -> str:
     threads = result.get("cpu_threads", "?")
     where = f"GPU {result['gpu_slot']}" if result.get("gpu_slot") is not None else f"{threads} CPU thread{'' if threads == 1 else 's'}"
     k = "" if result.get("k") in (0, None) else f" k={result['k']}"
-    return f"{result['series']}{k}: {outcome(result)} ({where}); {result_path}"
+    logged = f"; W&B {result['wandb_run']}" if result.get("wandb_run") else ""
+    return f"{result['series']}{k}: {outcome(result)} ({where}); {result_path}{logged}"

@@ -65,9 +65,21 @@ def lock_dir() -> Path:
     return Path(os.environ.get(LOCK_DIR_ENV, default))
 
 
+def on_gpu(gpu: int | None) -> bool:
+    """Whether a job that claimed `gpu` (job_device) computes on it: the one rule for the device a job trains on
+    (with TRANSFER_LAB_FAKE_GPUS, a claimed index on a machine without CUDA, it computes on the CPU)."""
+    return gpu is not None and torch.cuda.is_available()
+
+
 def torch_device(gpu: int | None) -> torch.device:
     """The torch device of a claimed GPU index (None: the CPU)."""
-    return torch.device(f"cuda:{gpu}" if gpu is not None and torch.cuda.is_available() else "cpu")
+    return torch.device(f"cuda:{gpu}" if on_gpu(gpu) else "cpu")
+
+
+def device_fields(device: torch.device | str, gpu: int | None) -> dict:
+    """Where a job computed, as its record says: the device, the CPU threads it had and its GPU slot."""
+    # A sweep's CPU jobs share the cores (prepare_cpu).
+    return {"device": str(device), "cpu_threads": torch.get_num_threads(), "gpu_slot": gpu}
 
 
 @contextmanager

@@ -6,7 +6,6 @@ raw Hydra config. Validation lives here, so bad input fails with one line before
 
 import hashlib
 import json
-import re
 import zlib
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -14,10 +13,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from transfer_lab.errors import ConfigError
+from transfer_lab.kinds import KINDS, kind_named, kind_of
+from transfer_lab.kinds.base import KIND as BASE
+from transfer_lab.kinds.registry import HALVES, NUM_LAYERS  # noqa: F401 (the spec's constants, read from here)
+from transfer_lab.layout import DEFAULT_ROOT
+from transfer_lab.runname import network_name, parse_run
 from transfer_lab.study_key import StudyKey
 
-NUM_LAYERS = 8
-HALVES = ("A", "B")
 # The base rule, on a command line: overrides that make a run what it is (not shared with its base
 # network), and settings of the run's own half only (a transfer's source base trains on its full half).
 RUN_KIND_KEYS = ("+exp", "exp", "run", "k", "freeze", "source", "target", "half", "auto_base")
@@ -30,17 +32,11 @@ CHOICE_KEYS = ("kind", "half", "source", "target", "k", "freeze")
 # Model settings that change speed, not results: left out of every hash, so a compiled run finds an eager base.
 MODEL_SPEED_KEYS = ("compile", "compile_mode")
 SUBTREES = ("data", "split", "model", "recipe", "trainer", "callbacks", "logger")
-PRESETS = ("+exp=base half=A, +exp=anb k=3, +exp=bnb k=3, +exp=transfer source=A target=B k=3, +exp=random_filters k=3, "
-           "+exp=similarity or +exp=probe k=3")
-# Kinds with settings of their own (a config subtree of the same name), hashed into their runs only.
-KIND_OPTIONS = ("similarity", "probe")
-# Kinds whose layers 1..k come from the base network of the source half.
-SOURCE_KINDS = ("transfer", "probe")
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    kind: str  # "base", "transfer", "random" (random filters: layers 1..k random and frozen), "similarity" or "probe"
+    kind: str  # a registered kind (kinds/): base, transfer, random (random filters), probe or similarity
     target: str  # the half trained and evaluated on
     source: str | None  # transfer: the half whose base network gives layers 1..k
     k: int  # layers copied (random: layers left at their random init); 0 for a base network
@@ -54,24 +50,23 @@ class RunSpec:
     trainer: dict = field(default_factory=dict)
     callbacks: dict = field(default_factory=dict)
     logger: dict = field(default_factory=dict)
-    root: str = "outputs"
+    root: str = DEFAULT_ROOT
     options: dict = field(default_factory=dict)  # the similarity / probe settings of such runs
 
     @property
     def series(self) -> str:
         """The paper's name for the run: baseA, BnB, AnB+, ..."""
-        if self.kind in ("base", "random"):
-            return f"{self.kind}{self.target}"
-        if self.kind == "similarity":
-            return "similarity"
-        if self.kind == "probe":
-            return f"probe{self.source}n{self.target}"
-        return f"{self.source}n{self.target}" + ("" if self.freeze else "+")
+        return kind_of(self).series(self)
+
+    @property
+    def network(self) -> str:
+        """The series and k: baseA, AnB_k3."""
+        return network_name(self.series, self.k)
 
     @property
     def run_name(self) -> str:
         """Readable and unique: dataset/split/series_k[_n<per class>]/seed-hash. Same config, same folder."""
-        what = self.series if self.kind in ("base", "similarity") else f"{self.series}_k{self.k}"
+        what = self.network
         if self.target_per_class is not None:
             what += f"_n{self.target_per_class}"
         split = f"{split_label(self.split)}-s{self.split['seed']}"
@@ -123,13 +118,14 @@ class RunSpec:
         """The base network of `half` with this run's split, model, recipe and seed, trained on the
         half's full data: only the run's own (target) half is made scarce."""
         data = {**self.data, "target_per_class": None}
-        return replace(self, kind="base", target=half, source=None, k=0, freeze=False, data=data, options={})
+        return replace(self, kind=BASE.name, target=half, source=None, k=0, freeze=False, data=data, options={})
 
     def base_overrides(self, overrides: list[str]) -> list[str]:
         """The command-line overrides of this run that its base network shares (base_spec's rule)."""
-        own = RUN_KIND_KEYS + (TARGET_ONLY_KEYS if self.kind in SOURCE_KINDS else ())
+        own = RUN_KIND_KEYS + (TARGET_ONLY_KEYS if kind_of(self).from_source else ())
+        options = [kind.name for kind in KINDS.values() if kind.has_options]
         keys = [o.split("=")[0].lstrip("+~") for o in overrides]
-        return [o for o, key in zip(overrides, keys) if key not in own and key.split(".")[0] not in KIND_OPTIONS]
+        return [o for o, key in zip(overrides, keys) if key not in own and key.split(".")[0] not in options]
 
     @property
     def study_config(self) -> dict[str, Any]:
@@ -167,59 +163,25 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _half(value: Any, key: str, example: str) -> str:
-    if value not in HALVES:
-        raise ConfigError(f"{key}={value!r} is not a half: use {key}=A or {key}=B, e.g. {example}")
-    return value
-
-
-RUN_PATTERN = re.compile(
-    r"^(?:base(?P<half>[AB])|random(?P<random_half>[AB])_k(?P<random_k>\d+)"
-    r"|(?P<probe>probe)?(?P<source>[AB])n(?P<target>[AB])(?P<plus>\+?)_k(?P<k>\d+))$"
-)
-
-
-def parse_run(run: str) -> dict[str, Any]:
-    """`run=AnB+_k3` is source=A target=B freeze=false k=3; `run=baseA` a base on A; `run=randomA_k3`
-    random filters on A; `run=probeAnB_k3` a linear probe (the sweeps' job names)."""
-    match = RUN_PATTERN.match(str(run))
-    if match is None:
-        raise ConfigError(
-            f"run={run!r} is not a run name: use baseA, baseB, random<half>_k<k>, probe<source>n<target>_k<k> "
-            "or <source>n<target>[+]_k<k>, e.g. run=AnB+_k3"
-        )
-    if match["half"]:
-        return {"kind": "base", "half": match["half"], "source": None, "target": None, "k": None}
-    if match["random_half"]:
-        return {"kind": "random", "half": match["random_half"], "source": None, "target": None,
-                "k": int(match["random_k"]), "freeze": True}
-    if match["probe"]:
-        if match["plus"]:
-            raise ConfigError(f"run={run}: a probe's layers are always frozen: drop the +, e.g. run=probeAnB_k3")
-        return {"kind": "probe", "half": None, "source": match["source"], "target": match["target"], "k": int(match["k"]), "freeze": True}
-    return {"kind": "transfer", "half": None, "source": match["source"], "target": match["target"],
-            "k": int(match["k"]), "freeze": not match["plus"]}
-
-
-def _layer_count(k: Any, what: str, example: str) -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= NUM_LAYERS - 1:
-        raise ConfigError(f"k={k!r} is not a layer count for {what}: use an integer 1..{NUM_LAYERS - 1}, e.g. {example}")
-    return k
-
-
 def spec_from_config(cfg: DictConfig) -> RunSpec:
     """Validate the composed config and turn it into a RunSpec (raises ConfigError)."""
+    choice = chosen(cfg)
+    kind = kind_named(choice["kind"])
+    check_common(cfg, choice)
+    return build_spec(cfg, kind.name, **kind.choose(choice))
+
+
+def chosen(cfg: DictConfig) -> dict[str, Any]:
+    """The run's kind, halves, k and freeze as set by its preset, keys and run=... name."""
     choice = {key: None if OmegaConf.is_missing(cfg, key) else cfg.get(key) for key in CHOICE_KEYS}
     if cfg.get("run") is not None:
         choice.update(parse_run(cfg.run))
-    kind = choice["kind"]
-    if kind is None:
-        raise ConfigError(f"no experiment chosen: add one of {PRESETS}")
-    if kind not in ("base", "transfer", "random", *KIND_OPTIONS):
-        raise ConfigError(f"kind={kind!r} is unknown: use a preset, {PRESETS}")
+    return choice
 
-    # Type checks here rather than in a structured-config schema: the schema's errors are several lines
-    # of OmegaConf internals, these are one line that says what to type.
+
+def check_common(cfg: DictConfig, choice: dict[str, Any]) -> None:
+    """The settings every kind has. Type checks here rather than in a structured-config schema: the
+    schema's errors are several lines of OmegaConf internals, these are one line that says what to type."""
     freeze = choice["freeze"]
     if not isinstance(freeze, bool):
         raise ConfigError(f"freeze={freeze!r} is not a boolean: use freeze=true (frozen, AnB) or freeze=false (fine-tuned, AnB+)")
@@ -230,37 +192,8 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
     if not isinstance(auto_base, bool):
         raise ConfigError(f"auto_base={auto_base!r} is not a boolean: use auto_base=true or auto_base=false")
 
-    def required(key: str, example: str) -> Any:
-        if choice[key] is None:
-            preset = "random_filters" if kind == "random" else kind
-            raise ConfigError(f"{key} is required for +exp={preset}: add {key}=..., e.g. {example}")
-        return choice[key]
 
-    if kind == "base":
-        half = _half(required("half", "+exp=base half=A"), "half", "+exp=base half=A")
-        if choice["k"] is not None:
-            raise ConfigError(f"k={choice['k']} is set for a base run, which copies no layers: drop k, or use +exp=anb k={choice['k']}")
-        target, source, k = half, None, 0
-    elif kind == "random":
-        example = "+exp=random_filters k=3"
-        target = _half(required("half", example), "half", example)
-        source, k = None, _layer_count(required("k", example), "random filters", example)
-        if not freeze:
-            raise ConfigError("freeze=false with random filters is a base network: drop freeze=false, or use +exp=base")
-    elif kind == "similarity":  # compares base A and base B: no layer count, no direction
-        if choice["k"] is not None:
-            raise ConfigError(f"k={choice['k']} is set for +exp=similarity, which compares every layer: drop k, or use +exp=probe k={choice['k']}")
-        target, source, k = "B", "A", 0
-    else:
-        example = "+exp=transfer source=A target=B k=3" if kind == "transfer" else "+exp=probe k=3 source=A target=B"
-        source = _half(required("source", example), "source", example)
-        target = _half(required("target", example), "target", example)
-        k = _layer_count(required("k", example), "a transfer" if kind == "transfer" else "a probe", "k=3")
-        if kind == "probe" and not freeze:
-            raise ConfigError("freeze=false with a probe: a probe's layers are always frozen; fine-tune with +exp=anb freeze=false")
-        if choice["half"] is not None:
-            raise ConfigError(f"half={choice['half']} is for base runs; a transfer uses source= and target=")
-
+def check_per_class(cfg: DictConfig) -> None:
     per_class = cfg.data.get("target_per_class") if cfg.get("data") else None
     if per_class is not None and (isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1):
         raise ConfigError(
@@ -268,6 +201,10 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
             "use an integer >= 1, e.g. data.target_per_class=10, or null for all"
         )
 
+
+def build_spec(cfg: DictConfig, kind: str, target: str, source: str | None, k: int, freeze: bool) -> RunSpec:
+    """The RunSpec of a checked config and the fields its kind chose."""
+    check_per_class(cfg)
     # Resolve the run's own subtrees only: the root also holds hydra.run.dir, which names the run from this spec.
     container = {key: OmegaConf.to_container(cfg[key], resolve=True) if cfg.get(key) else {} for key in SUBTREES}
     return RunSpec(
@@ -275,9 +212,9 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
         target=target,
         source=source,
         k=k,
-        freeze=freeze if kind in ("transfer", "random", "probe") else False,
-        seed=seed,
-        auto_base=auto_base,
+        freeze=freeze,
+        seed=cfg.get("seed"),
+        auto_base=cfg.get("auto_base"),
         data=container["data"],
         split=container["split"],
         model=container["model"],
@@ -286,5 +223,5 @@ def spec_from_config(cfg: DictConfig) -> RunSpec:
         callbacks=container["callbacks"],
         logger=container["logger"],
         root=str(cfg.paths.root),
-        options=OmegaConf.to_container(cfg[kind], resolve=True) if kind in KIND_OPTIONS else {},
+        options=OmegaConf.to_container(cfg[kind], resolve=True) if KINDS[kind].has_options else {},
     )

@@ -11,18 +11,18 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from transfer_lab.data.registry import target_half
-from transfer_lab.devices import job_device
+from hydra.utils import get_method
+
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import write_json
+from transfer_lab.kinds import kind_of
+from transfer_lab.layout import LOCK_FILE, RESULT_FILE, RUNNING_FILE, run_folder
 from transfer_lab.run.claim import claim, holder_words
 from transfer_lab.run.fit import fit
 from transfer_lab.run.fused import fit_fused
 from transfer_lab.run.inputs import check_inputs
-from transfer_lab.run.probe import train_probe
-from transfer_lab.run.record import LOCK_FILE, RESULT_FILE, RUNNING_FILE, completed_result, outcome, record_failure, record_file
+from transfer_lab.run.record import completed_result, outcome, record_failure, record_file
 from transfer_lab.run.store import BaseNetwork, BaseStore
-from transfer_lab.similarity.job import base_command_for, base_specs, run_similarity
 from transfer_lab.spec import RunSpec
 
 
@@ -51,7 +51,7 @@ def claimed(spec: RunSpec, run_dir: Path, wait: bool) -> Iterator[dict | None]:
     if done is not None:
         yield done
         return
-    name = f"{spec.series}_k{spec.k}" if spec.k else spec.series
+    name = spec.network
     with claim(run_dir / LOCK_FILE, run_dir / RUNNING_FILE, f"{name} ({run_dir})", wait=wait) as held:
         if not held:
             raise HeldElsewhere(f"{name} is being trained by {holder_words(run_dir / RUNNING_FILE)}")
@@ -89,26 +89,21 @@ def run_fused(members: list[tuple[RunSpec, Path]], rebuild_command: str = "") ->
 
 
 def train(spec: RunSpec, run_dir: Path, store: BaseStore, rebuild_command: str) -> dict:
-    """Fit `spec` in run_dir, with the base network(s) it needs; a base run publishes itself to the store."""
-    if spec.kind == "base":
-        base = stored_base(spec, run_dir, store)
-        result = completed_result(spec, run_dir)
-        if result is None:  # stored by an earlier run whose folder is gone: the report finds runs by their result.json
-            run_dir.mkdir(parents=True, exist_ok=True)
-            write_json(run_dir / RESULT_FILE, base.result)
-        return result or base.result
-    if spec.kind == "random":  # random filters: no base network, layers 1..k stay at their init
-        return fit(spec, run_dir, store)
-    if spec.kind == "similarity":  # compares base networks, trains none of its own
-        bases = {name: base_network(b, store, base_command_for(rebuild_command, b)) for name, b in base_specs(spec).items()}
-        dataset, split, _ = target_half(spec)
-        with job_device() as gpu:
-            return run_similarity(spec, run_dir, bases, dataset, split, gpu)
-    base = base_network(spec.base_spec(spec.source), store, rebuild_command)
-    if spec.kind == "probe":  # a linear classifier on the frozen layers' features, computed once
-        with job_device() as gpu:
-            return train_probe(spec, run_dir, base, gpu)
-    return fit(spec, run_dir, store, base)
+    """Run `spec` in run_dir the way its kind runs (kinds/: its runner), with the base networks it needs."""
+    kind = kind_of(spec)
+    bases = {name: base_network(base, store, kind.base_command(rebuild_command, base))
+             for name, base in kind.bases(spec).items()}
+    return get_method(kind.runner)(spec, run_dir, store, bases)
+
+
+def train_base(spec: RunSpec, run_dir: Path, store: BaseStore, bases: dict[str, BaseNetwork]) -> dict:
+    """How a base run runs (its kind's runner): trained unless stored, and published to the store."""
+    base = stored_base(spec, run_dir, store)
+    result = completed_result(spec, run_dir)
+    if result is None:  # stored by an earlier run whose folder is gone: the report finds runs by their result.json
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / RESULT_FILE, base.result)
+    return result or base.result
 
 
 def base_network(base_spec: RunSpec, store: BaseStore, rebuild_command: str) -> BaseNetwork:
@@ -118,7 +113,7 @@ def base_network(base_spec: RunSpec, store: BaseStore, rebuild_command: str) -> 
         return found
     if not base_spec.auto_base:
         raise ConfigError(f"no base network {base_spec.series} in {store.dir} and auto_base=false: train it with: {rebuild_command}")
-    return stored_base(base_spec, Path(base_spec.root) / "runs" / base_spec.run_name, store, rebuild_command)
+    return stored_base(base_spec, run_folder(base_spec.root, base_spec.run_name), store, rebuild_command)
 
 
 def stored_base(spec: RunSpec, run_dir: Path, store: BaseStore, rebuild_command: str = "") -> BaseNetwork:

@@ -18,8 +18,6 @@ from PIL import Image
 
 from transfer_lab.data.imagenet import KAGGLE_DIR, VAL_SOLUTION
 
-QUIRKS = ("cmyk", "gray", "png", "unreadable")
-
 
 # Class = (shape, fill) of the figure; colours, texture, position, size and rotation are drawn per
 # image from pools every class shares, so no single colour or pixel statistic tells a class.

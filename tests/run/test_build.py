@@ -92,7 +92,7 @@ def test_the_optimizer_step_is_fused_on_a_gpu_unless_the_recipe_says_otherwise()
 
 
 def test_the_linear_schedule_runs_over_the_runs_own_steps_to_lr_0(tmp_path):
-    # recipe=embedded's total_iters: null; 2 epochs of 3 batches here, not the recipe's 9 of ~247
+    # recipe=embedded's total_iters: null; 2 epochs of 3 batches here, not the recipe's 12 of ~247
     spec = spec_of("+exp=base", "half=A", "recipe.max_epochs=2", "+trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
                    "trainer.enable_progress_bar=false", "logger=none", f"paths.root={tmp_path}")
     result = train(spec, tmp_path / "run", BaseStore(tmp_path), None, None)

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from conftest import ONE_WORKER, only, spec_of as spec
 from transfer_lab.run.probe import layers_digest
-from transfer_lab.spec import parse_run
+from transfer_lab.runname import parse_run
 
 
 def test_probe_names_and_keys():

@@ -3,7 +3,7 @@
 Batches cross to the device as uint8 (4x less traffic than float32); everything else happens
 there: mean-image subtraction, scaling, random crop + mirror for training, centre crop for
 validation. The mean image is a buffer of the network, so a transferred network keeps
-subtracting its source's mean (paper_protocol.md) and checkpoints carry it.
+subtracting its source's mean (as the paper's Caffe networks do) and checkpoints carry it.
 """
 
 import torch

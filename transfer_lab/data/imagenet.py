@@ -25,7 +25,7 @@ from transfer_lab.errors import ConfigError
 WNID = re.compile(r"n\d{8}")
 KAGGLE_DIR = Path("ILSVRC", "Data", "CLS-LOC")
 VAL_SOLUTION = "LOC_val_solution.csv"
-# The paper's natural classes, in class-index order of the 1000 (paper_protocol.md): 449 natural, 551 man-made.
+# The paper's natural classes, in class-index order of the 1000 (the paper's split): 449 natural, 551 man-made.
 NATURAL_RANGES = ((0, 397), (936, 958), (970, 970), (972, 998))
 LAYOUT_HINT = "train/<wnid>/ + val/<wnid>/, or the Kaggle layout ILSVRC/Data/CLS-LOC/ + LOC_val_solution.csv"
 

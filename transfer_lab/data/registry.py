@@ -30,13 +30,15 @@ def _load(data_json: str) -> ClassImages:
     return LOADERS[data["name"]](data)
 
 
-def check_data(spec: RunSpec) -> None:
-    """Fail fast (ConfigError) on data that cannot be read or a split that leaves a half empty."""
+def check_data(spec: RunSpec) -> tuple[ClassImages, Split]:
+    """(dataset, split), checked: fail fast (ConfigError) on data that cannot be read or a split that
+    leaves a half empty."""
     dataset = load_dataset(spec.data)
     split = make_split(natural=dataset.natural, **spec.split)
     split.check_target(spec.target)
     if spec.source is not None:
         split.classes(spec.source)
+    return dataset, split
 
 
 def target_half(spec: RunSpec) -> tuple[ClassImages, Split, HalfImages]:

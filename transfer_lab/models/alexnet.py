@@ -151,6 +151,7 @@ class AlexNet(nn.Sequential):
         layers["fc6"] = FCLayer(probe.numel(), widths[5], dropout)
         layers["fc7"] = FCLayer(widths[5], widths[6], dropout)
         # The paper keeps 1000 outputs in every network, also for 500-class halves.
+        # Logits beyond num_classes exist only with fc8_outputs (paper: 1000); they stay in the softmax.
         layers["fc8"] = FCLayer(widths[6], fc8_outputs or num_classes, final=True)
         super().__init__(layers)
         self.num_classes = num_classes
@@ -169,7 +170,3 @@ class AlexNet(nn.Sequential):
             nn.init.zeros_(layer.bias)
         else:
             raise ValueError(f"unknown model.init={self.init!r}; use 'caffe' or 'kaiming'")
-
-    def forward(self, x):
-        # Logits beyond num_classes exist only with fc8_outputs (paper: 1000); they stay in the softmax.
-        return super().forward(x)

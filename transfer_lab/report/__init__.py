@@ -134,7 +134,8 @@ def log_to_wandb(out: Path, project: str, group: str | None) -> None:
 
     with open(out / "summary.csv") as f:
         rows = list(csv.reader(f))
-    run = wandb.init(project=project, group=group, job_type="analysis", name=f"report-{out.name}", dir=str(out))
+    run = wandb.init(project=project, group=group, job_type="analysis", name=f"report-{out.name}", dir=str(out),
+                     settings=wandb.Settings(silent=True, console="off"))  # the sweep's last line names the report folder
     try:
         run.log({"summary": wandb.Table(columns=rows[0], data=rows[1:])})
         for figure in sorted(out.glob("*.png")):

@@ -3,12 +3,12 @@
 from pathlib import Path
 
 import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
 from pytorch_lightning.callbacks import ProgressBar
 
 from transfer_lab.data.augment import DeviceAugment
-from transfer_lab.devices import jobs_side_by_side
+from transfer_lab.devices import jobs_side_by_side, on_gpu
+from transfer_lab.layout import checkpoint_dir, last_checkpoint
 from transfer_lab.models.module import TransferModule
 from transfer_lab.models.surgery import copy_layers
 from transfer_lab.run.checkpoints import AtomicCheckpointIO, checkpoint_callbacks
@@ -37,7 +37,7 @@ def build_module(spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork 
 
 
 # Compiling CaffeNet takes about a minute and saves 2.7-5.3 ms of a 7.7-16 ms step on an H100 (k=5 / k=0,
-# gpu_anchors.md): it pays back after 11-22k steps, so model.compile=auto compiles recipes of 20k steps or more.
+# python -m transfer_lab.bench): it pays back after 11-22k steps, so model.compile=auto compiles recipes of 20k steps or more.
 COMPILE_MIN_STEPS = 20_000
 
 
@@ -53,7 +53,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest of last.ckpt and the checkpoints Lightning's SLURM support saves before a requeue.
     Ours because Lightning's ckpt_path="last" ignores those hpc_ckpt files, and its SLURM resume only
     looks for them when no ckpt_path is given."""
-    candidates = [p for p in [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")] if p.exists()]
+    candidates = [p for p in [last_checkpoint(run_dir), *run_dir.glob("hpc_ckpt_*.ckpt")] if p.exists()]
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
@@ -62,10 +62,10 @@ def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None, schedule
     """schedule: max_epochs, max_steps and val_check_interval; the recipe's unless a scarce run counts them in
     full-half steps. callbacks and arguments: more callbacks and Trainer arguments (the bench's clock; no validation)."""
     schedule = schedule or spec.recipe
-    placement = {"accelerator": "gpu", "devices": [gpu]} if gpu is not None and torch.cuda.is_available() else {}
+    placement = {"accelerator": "gpu", "devices": [gpu]} if on_gpu(gpu) else {}
     return build_trainer(
         spec,
-        [*callbacks, *checkpoint_callbacks(run_dir / "checkpoints", spec.recipe.get("checkpoint_every_n_steps"))],
+        [*callbacks, *checkpoint_callbacks(checkpoint_dir(run_dir), spec.recipe.get("checkpoint_every_n_steps"))],
         **placement,
         default_root_dir=str(run_dir),
         logger=logger,

@@ -17,13 +17,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from transfer_lab.devices import job_device
+from transfer_lab.devices import job_device, on_gpu
 from transfer_lab.io import write_json
+from transfer_lab.layout import RESULT_FILE
 from transfer_lab.models.module import TransferModule, log_training_loss
 from transfer_lab.run.build import build_module, make_trainer
 from transfer_lab.run.fit import datamodule, result_record, train_and_validate, training_data
-from transfer_lab.run.loggers import make_logger
-from transfer_lab.run.record import RESULT_FILE
+from transfer_lab.run.loggers import logger_location, make_logger
 from transfer_lab.run.store import BaseNetwork
 from transfer_lab.spec import RunSpec
 
@@ -50,17 +50,19 @@ def train_fused(members: list[tuple[RunSpec, Path]], base: BaseNetwork, gpu: int
     modules, streams = [], []
     for spec, _ in members:
         pl.seed_everything(spec.rng_seed, workers=True, verbose=False)  # as fit() seeds a network trained alone
-        modules.append(build_module(spec, len(half.classes), base.mean_image, base, on_gpu=gpu is not None and torch.cuda.is_available()))
+        modules.append(build_module(spec, len(half.classes), base.mean_image, base, on_gpu=on_gpu(gpu)))
         streams.append(rng_state())  # what the network's dropout draws from, as when trained alone
     fused = FusedFrozen(modules, streams)
     logger = make_logger(lead, folder)
+    logged_at = logger_location(logger)
     trainer = make_trainer(lead, folder, logger, gpu, schedule)
-    name = "+".join(f"{spec.series}_k{spec.k}" for spec, _ in members)
+    name = "+".join(spec.network for spec, _ in members)
     started_at, seconds = train_and_validate(name, trainer, fused, datamodule(lead, half), folder, logger)
     results = []
     for (spec, run_dir), module in zip(members, modules):
         result = result_record(spec, module, trainer, half_fields, started_at, seconds / len(members), base, run_dir, gpu)
-        result["trained_with"] = [f"{other.series}_k{other.k}" for other, _ in members if other is not spec]
+        result |= logged_at
+        result["trained_with"] = [other.network for other, _ in members if other is not spec]
         write_json(run_dir / RESULT_FILE, result)
         results.append(result)
     return results

@@ -19,31 +19,23 @@ from torch import nn
 from torch.nn import functional as F
 
 from transfer_lab.data.loader import BatchLoader
-from transfer_lab.devices import torch_device
-from transfer_lab.errors import ConfigError
+from transfer_lab.devices import device_fields, job_device, torch_device
 from transfer_lab.io import save_torch, write_json
+from transfer_lab.layout import RESULT_FILE
 from transfer_lab.models.alexnet import LAYER_NAMES
 from transfer_lab.data.registry import training_half
 from transfer_lab.models.features import layer_outputs, pooled, stored_network
-from transfer_lab.run.record import RESULT_FILE, run_fields
-from transfer_lab.run.store import BaseNetwork
+from transfer_lab.run.record import completed_record
+from transfer_lab.run.store import BaseNetwork, BaseStore
 from transfer_lab.spec import RunSpec
 
-# Settings that must be positive, with an example value for the error message.
-POSITIVE = {"max_features": 4096, "epochs": 10, "batch_size": 256, "lr": 0.003}
 FEATURE_BATCH = 256  # images per forward pass of the frozen layers
 
 
-def check_probe(spec: RunSpec) -> None:
-    """probe.* settings: positive numbers (weight decay >= 0); one line naming the fix."""
-    options = spec.options
-    for key, example in POSITIVE.items():
-        value, integer = options.get(key), isinstance(example, int)
-        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) or value <= 0:
-            raise ConfigError(f"probe.{key}={value!r}: use a positive {'integer' if integer else 'number'}, e.g. probe.{key}={example}")
-    decay = options.get("weight_decay")
-    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or decay < 0:
-        raise ConfigError(f"probe.weight_decay={decay!r}: use a number >= 0, e.g. probe.weight_decay=0.0001")
+def run_probe(spec: RunSpec, run_dir: Path, store: BaseStore, bases: dict[str, BaseNetwork]) -> dict:
+    """How a probe runs (its kind's runner, kinds/probe.py): on the layers of its source base, on a device of its own."""
+    with job_device() as gpu:
+        return train_probe(spec, run_dir, bases["source"], gpu)
 
 
 def layers_digest(net: nn.Module, k: int) -> str:
@@ -103,30 +95,23 @@ def train_probe(spec: RunSpec, run_dir: Path, base: BaseNetwork, gpu: int | None
 
     save_torch(run_dir / "probe.pt", {"head": head.state_dict(), "feature_mean": mean.cpu(), "feature_std": std.cpu()})
     steps_per_epoch = -(-len(train_y) // options["batch_size"])
-    result = {
-        **run_fields(spec),
-        "rng_seed": spec.rng_seed,
+    result = completed_record(
+        spec, run_dir, started_at, device_fields(device, gpu),
+        rng_seed=spec.rng_seed,
         **half_fields,
-        "val_top1": top1,
-        "val_top1_best": top1,  # one evaluation, of the final classifier
-        "val_top5": top5 if logits.shape[1] > 5 else None,
-        "val_evaluations": 1,
-        "epochs": options["epochs"],
-        "steps": options["epochs"] * steps_per_epoch,
-        "probe": options,
-        "probe_layer": LAYER_NAMES[spec.k - 1],
-        "probe_features": int(train_x.shape[1]),
-        "frozen_layers_sha256": layers_digest(net, spec.k),  # after training: tests compare it with the base's
-        "feature_seconds": round(feature_seconds, 3),
-        "train_seconds": round(seconds, 3),
-        "started_at": started_at,
-        "finished_at": time.time(),
-        "base_checkpoint": str(base.checkpoint),
-        "device": str(device),
-        "cpu_threads": torch.get_num_threads(),
-        "gpu_slot": gpu,
-        "run_dir": str(run_dir),
-        "status": "completed",
-    }
+        val_top1=top1,
+        val_top1_best=top1,  # one evaluation, of the final classifier
+        val_top5=top5 if logits.shape[1] > 5 else None,
+        val_evaluations=1,
+        epochs=options["epochs"],
+        steps=options["epochs"] * steps_per_epoch,
+        probe=options,
+        probe_layer=LAYER_NAMES[spec.k - 1],
+        probe_features=int(train_x.shape[1]),
+        frozen_layers_sha256=layers_digest(net, spec.k),  # after training: tests compare it with the base's
+        feature_seconds=round(feature_seconds, 3),
+        train_seconds=round(seconds, 3),
+        base_checkpoint=str(base.checkpoint),
+    )
     write_json(run_dir / RESULT_FILE, result)
     return result

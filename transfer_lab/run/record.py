@@ -1,33 +1,24 @@
-"""What a run leaves in its folder, and the one place that names those files.
-
-  split.json    the classes of halves A and B and the label order used
-  result.json   the result record, written last and atomically: its presence means the run completed
-  similarity.json  instead of result.json for a similarity run (+exp=similarity), which trains no network
-  failed.json   the record of a run that failed: its error, with the study it belongs to
-  running.json  who is training the run now (the owner of its claim, run/claim.py)
-  run.lock      the claim's lock file
-Every record carries the run's study (spec.StudyKey) and its settings (RunSpec.study_config), so the
-report needs nothing else.
+"""The records a run leaves in its folder (their files: layout.py). Every record carries the run's
+study (study_key.StudyKey) and its settings (RunSpec.study_config), so the report needs nothing else.
 """
 
+import time
 import traceback
 from pathlib import Path
 
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import read_json, write_json
+from transfer_lab.kinds import KINDS, kind_of
+from transfer_lab.layout import FAILED_FILE, RESULT_FILE, SIMILARITY_FILE  # noqa: F401 (the report reads them here)
 from transfer_lab.spec import RunSpec
 
-SPLIT_FILE = "split.json"
-RESULT_FILE = "result.json"
-SIMILARITY_FILE = "similarity.json"
-FAILED_FILE = "failed.json"
-RUNNING_FILE = "running.json"
-LOCK_FILE = "run.lock"
+# The files whose presence means a run completed, one per kind of record.
+RECORD_FILES = tuple(dict.fromkeys(kind.record_file for kind in KINDS.values()))
 
 
 def record_file(spec: RunSpec) -> str:
     """The file whose presence means the run completed."""
-    return SIMILARITY_FILE if spec.kind == "similarity" else RESULT_FILE
+    return kind_of(spec).record_file
 
 
 def completed_result(spec: RunSpec, run_dir: Path) -> dict | None:
@@ -58,6 +49,20 @@ def run_fields(spec: RunSpec) -> dict:
         "freeze": spec.freeze,
         "seed": spec.seed,
         "config_hash": spec.config_hash,
+    }
+
+
+def completed_record(spec: RunSpec, run_dir: Path, started_at: float, where: dict, **fields) -> dict:
+    """The record of a completed run: what it was (run_fields), its kind's own `fields`, when it ran,
+    where (devices.device_fields) and its status."""
+    return {
+        **run_fields(spec),
+        **fields,
+        "started_at": started_at,
+        "finished_at": time.time(),
+        **where,
+        "run_dir": str(run_dir),
+        "status": "completed",
     }
 
 

@@ -14,6 +14,7 @@ import torch
 
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import read_json, save_torch, sha256_file, write_json
+from transfer_lab.layout import BASES
 from transfer_lab.run.claim import claim
 from transfer_lab.spec import RunSpec
 
@@ -36,7 +37,7 @@ class BaseNetwork:
 
 class BaseStore:
     def __init__(self, root: str | Path):
-        self.dir = Path(root) / "bases"
+        self.dir = Path(root) / BASES
 
     def folder(self, spec: RunSpec) -> Path:
         return self.dir / f"{spec.series}-{spec.config_hash}"

@@ -8,7 +8,7 @@ space, D x D covariances (a flattened conv1 of CaffeNet: 70k features). The mini
 needs neither: HSIC is estimated on each batch of m images with the unbiased estimator HSIC_1
 (Song et al., JMLR 2012), which has no 1/m bias to accumulate, and averaged over batches; CKA is
 the ratio of the averages. It estimates the same population quantity as the whole-set unbiased
-CKA, with a sampling error that shrinks with the number of images (tests/test_similarity.py
+CKA, with a sampling error that shrinks with the number of images (tests/similarity/test_similarity.py
 measures it), and costs m^2 x D per batch whatever D is.
 """
 

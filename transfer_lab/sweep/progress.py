@@ -15,7 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from transfer_lab.io import owner_alive, read_json
-from transfer_lab.run.record import FAILED_FILE, RESULT_FILE, RUNNING_FILE, SIMILARITY_FILE, outcome
+from transfer_lab.layout import FAILED_FILE, RUNNING_FILE
+from transfer_lab.run.record import RECORD_FILES, outcome
+from transfer_lab.runname import network_name
 from transfer_lab.spec import RunSpec
 
 MANIFEST_ENV = "TRANSFER_LAB_SWEEP_MANIFEST"
@@ -23,7 +25,7 @@ MANIFEST_ENV = "TRANSFER_LAB_SWEEP_MANIFEST"
 
 def job_state(run_dir: Path) -> str:
     """done, failed, running or left: from the files a run leaves in its folder."""
-    if (run_dir / RESULT_FILE).exists() or (run_dir / SIMILARITY_FILE).exists():
+    if any((run_dir / name).exists() for name in RECORD_FILES):
         return "done"
     if (run_dir / FAILED_FILE).exists():
         return "failed"
@@ -34,13 +36,6 @@ def job_state(run_dir: Path) -> str:
         except (OSError, ValueError):
             return "left"
     return "left"
-
-
-def network_kind(spec) -> str:
-    """What a job trains, for the ETA: networks of one kind take about as long as each other."""
-    if spec.kind != "transfer":
-        return spec.kind
-    return "frozen" if spec.freeze else "fine-tuned"
 
 
 def times_path(manifest_path: str | Path) -> Path:
@@ -135,7 +130,7 @@ class JobLine:
             return
         manifest_path, seconds = os.environ[MANIFEST_ENV], time.time() - self.started
         job = manifest_job(manifest, self.run_dir)
-        name = f"{job['series']}_k{job['k']}" if job and job["k"] else (job["series"] if job else self.run_dir.name)
+        name = network_name(job["series"], job["k"]) if job else self.run_dir.name
         results = self.result if isinstance(self.result, list) else [self.result] if self.result is not None else []
         trained = [r for r in results if r.get("finished_at", 0) >= self.started]  # trained here, not "already done"
         if trained:
@@ -144,7 +139,7 @@ class JobLine:
                     f.write(json.dumps({"network": job.get("network") if job else None, "seconds": seconds / len(trained)}) + "\n")
         if len(results) > 1:
             results.sort(key=lambda r: r["k"])
-            name = f"{results[0]['series']}_k{','.join(str(r['k']) for r in results)}"
+            name = network_name(results[0]["series"], ",".join(str(r["k"]) for r in results))
             line = "top-1 " + " ".join(f"{r['val_top1']:.4f}" for r in results)
         elif results:
             line = outcome(results[0])
@@ -152,4 +147,5 @@ class JobLine:
             line = f"skipped: {self.skipped}"
         else:
             line = f"failed: {self.error or (exc_type.__name__ if exc_type else 'unknown error')}"
-        print(f"{name}: {line}, {seconds:.0f} s | {progress_line(manifest, measured_times(manifest_path))}", file=sys.stderr)
+        logged = next((f", W&B {r['wandb_run']}" for r in results if r.get("wandb_run")), "")
+        print(f"{name}: {line}, {seconds:.0f} s{logged} | {progress_line(manifest, measured_times(manifest_path))}", file=sys.stderr)

@@ -23,12 +23,13 @@ from omegaconf import DictConfig
 from transfer_lab.console import check_writable, fail
 from transfer_lab.devices import PARALLEL_JOBS_ENV
 from transfer_lab.errors import ConfigError
+from transfer_lab.kinds import kind_of
 from transfer_lab.run.inputs import check_inputs
 from transfer_lab.io import read_json, write_json
+from transfer_lab.layout import FAILED_FILE, SWEEPS
 from transfer_lab.report import log_to_wandb, write_report
-from transfer_lab.run.record import FAILED_FILE
 from transfer_lab.spec import RunSpec, spec_from_config, stable_hash
-from transfer_lab.sweep.progress import MANIFEST_ENV, job_state, network_kind, progress_line
+from transfer_lab.sweep.progress import MANIFEST_ENV, job_state, progress_line
 
 
 def job_overrides(arguments: list[str]) -> list[list[str]]:
@@ -59,8 +60,9 @@ def plan(config: DictConfig, hydra_context: HydraContext, jobs_overrides: list[l
         except (ConfigError, HydraException) as err:
             fail(f"job {' '.join(overrides)}: {str(err).splitlines()[0]}")
         run_dir = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
+        kind = kind_of(spec)
         jobs.append({"overrides": overrides, "run_dir": str(run_dir.absolute()), "series": spec.series, "k": spec.k,
-                     "network": network_kind(spec), "wandb_group": spec.study.wandb_group,
+                     "network": kind.job_kind(spec), "wandb_group": spec.study.wandb_group,
                      "config_hash": spec.config_hash, "fuse_key": fuse_key(spec)})
     return jobs
 
@@ -72,7 +74,7 @@ def launcher_workers(launcher: DictConfig) -> int:
 
 def fuse_key(spec: RunSpec) -> str | None:
     """Frozen transfers with the same key differ only in k: fuse_frozen trains them as one job."""
-    return stable_hash(replace(spec, k=0).as_dict()) if spec.kind == "transfer" and spec.freeze else None
+    return stable_hash(replace(spec, k=0).as_dict()) if kind_of(spec).fuses(spec) else None
 
 
 def fuse_frozen(pending: list[dict]) -> list[dict]:
@@ -100,7 +102,7 @@ def sweep(config: DictConfig, hydra_context: HydraContext, launcher: Launcher, a
     workers = launcher_workers(config.hydra.launcher)
     pending = [job for job in jobs if job_state(Path(job["run_dir"])) != "done"]
     launched = fuse_frozen(pending) if fuse else pending
-    manifest_path = Path(str(config.paths.root)) / "sweeps" / f"{time.strftime('%Y%m%d-%H%M%S')}-{stable_hash(jobs)[:8]}.json"
+    manifest_path = Path(str(config.paths.root)) / SWEEPS / f"{time.strftime('%Y%m%d-%H%M%S')}-{stable_hash(jobs)[:8]}.json"
     manifest = {"jobs": jobs, "workers": workers, "started": time.time()}
     write_json(manifest_path, manifest)
     # Inherited by the jobs (in this process or launcher workers).
