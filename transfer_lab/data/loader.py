@@ -32,6 +32,11 @@ class BatchLoader:
         self.shuffle = shuffle
         self.threads = max(1, threads)
         self.device = torch.device(device)
+        # Where training is in its epochs, for an exact resume (position / resume_at): the generator's state
+        # before it drew this epoch's order, and how many of the epoch's batches were served.
+        self.order_state = self.generator.get_state() if self.generator is not None else None
+        self.served = 0
+        self.skip = 0
 
     def __len__(self) -> int:
         full, rest = divmod(len(self.labels), self.batch_size)
@@ -39,16 +44,38 @@ class BatchLoader:
 
     def batch_rows(self) -> list[np.ndarray]:
         """The rows of each batch of one epoch, in the order they are served."""
+        if self.generator is not None:
+            self.order_state = self.generator.get_state()
         order = torch.randperm(len(self.labels), generator=self.generator).numpy() if self.shuffle else np.arange(len(self.labels))
         return [np.sort(order[i * self.batch_size : (i + 1) * self.batch_size]) for i in range(len(self))]
 
+    def position(self) -> dict:
+        """Where the epochs are: the state this epoch's order was drawn from and the batches served of it."""
+        return {"order_state": self.order_state, "served": self.served}
+
+    def resume_at(self, position: dict) -> None:
+        """The next epoch served continues the one of `position` after its served batches (a new epoch
+        if it was complete), in the same order: a resumed run sees the batches the uninterrupted one saw."""
+        if self.generator is None or position["order_state"] is None:
+            raise ValueError("only a loader with a generator of its own can resume its order")
+        self.generator.set_state(position["order_state"])
+        self.skip = position["served"]
+        if self.skip >= len(self):  # the epoch was complete: draw past its order
+            self.batch_rows()
+            self.skip = 0
+
     def __iter__(self):
         batches = self.batch_rows()
+        self.served, self.skip = self.skip, 0
         with ThreadPoolExecutor(self.threads) as pool:
+            rest = batches[self.served :]
             if self.device.type == "cuda":
-                yield from self._on_cuda(pool, batches)
+                batches_served = self._on_cuda(pool, rest)
             else:
-                yield from in_order(pool, self.gather, [(rows,) for rows in batches], depth=self.threads)
+                batches_served = in_order(pool, self.gather, [(rows,) for rows in rest], depth=self.threads)
+            for batch in batches_served:
+                self.served += 1
+                yield batch
 
     def gather(self, rows: np.ndarray, out: tuple[torch.Tensor, torch.Tensor] | None = None):
         """Images and labels of `rows`, written into `out` (buffers of at least len(rows)) if given."""
