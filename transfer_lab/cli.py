@@ -87,7 +87,7 @@ def base_command(spec: RunSpec) -> str:
 
 
 def stop_line(stop: BaseException) -> str:
-    """What a job stopped by a signal says (run/checkpoints.Interrupted: the step it saved, and whether it is requeued)."""
+    """What a job stopped by a signal says (run/checkpoints.Interrupted: the step it saved, whether it is requeued)."""
     step = getattr(stop, "step", None)
     at = f" at step {step}" if step is not None else ""
     if getattr(stop, "requeue", None):
@@ -140,9 +140,10 @@ def main(cfg: DictConfig) -> dict:
         else:
             line.result = result
     if stopped is not None:
-        if getattr(stopped, "requeue", None):  # submitit's handler: requeues this SLURM job (the same command) and exits
+        if getattr(stopped, "requeue", None):  # submitit's handler: requeues this SLURM job and exits
             stopped.requeue(PREEMPT_SIGNAL, None)
-        print(f"SIGTERM: saved {run_dir / 'checkpoints' / 'last.ckpt'}; re-run the same command to resume", file=sys.stderr)
+        last = run_dir / "checkpoints" / "last.ckpt"
+        print(f"SIGTERM: saved {last}; re-run the same command to resume", file=sys.stderr)
         sys.exit(143)
     for _, done_dir in members or [(spec, run_dir)]:
         (done_dir / FAILED_FILE).unlink(missing_ok=True)  # a retried run that now completed

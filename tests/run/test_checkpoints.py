@@ -21,8 +21,9 @@ from transfer_lab.run.store import BaseNetwork, BaseStore
 
 # 3 epochs of 4 batches (trainer.limit_train_batches: the order is redrawn at each boundary), checkpoints
 # every 3 steps as well as every epoch, a validation mid-run and at the end, on 2 batches.
-SHORT = ["recipe.max_steps=12", "recipe.batch_size=16", "recipe.val_check_interval=6", "recipe.checkpoint_every_n_steps=3",
-         "+trainer.limit_train_batches=4", "trainer.limit_val_batches=2", "trainer.enable_progress_bar=false", "logger=none"]
+SHORT = ["recipe.max_steps=12", "recipe.batch_size=16", "recipe.val_check_interval=6",
+         "recipe.checkpoint_every_n_steps=3", "+trainer.limit_train_batches=4", "trainer.limit_val_batches=2",
+         "trainer.enable_progress_bar=false", "logger=none"]
 STOP = "tests.run.test_checkpoints.StopAt"
 
 
@@ -66,7 +67,7 @@ def stop_then_resume(run, checkpoints: Path, stop: int, kill_9_at: int | None = 
 
 
 @pytest.mark.parametrize("stop, kill_9_at", [(5, None), (4, None), (10, 9), (9, 3)],
-                         ids=["sigterm-mid-epoch", "sigterm-at-epoch-end", "kill-9-mid-epoch", "kill-9-two-epochs-back"])
+                         ids=["sigterm-mid-epoch", "sigterm-at-epoch-end", "kill-9-mid-epoch", "kill-9-epochs-back"])
 def test_a_run_stopped_and_resumed_ends_as_the_uninterrupted_run_bit_for_bit(tmp_path, stop, kill_9_at):
     # Not covered: kill -9 after a step checkpoint written at a step with a validation due (here 6); Lightning's
     # restart then skips that validation (the weights are still exact; the history lacks that one value).
@@ -75,8 +76,9 @@ def test_a_run_stopped_and_resumed_ends_as_the_uninterrupted_run_bit_for_bit(tmp
         return train(spec, tmp_path / folder, BaseStore(tmp_path), None, None)
 
     whole = run("whole", [])
-    resumed = stop_then_resume(lambda extra: run("stopped", extra), tmp_path / "stopped" / "checkpoints", stop, kill_9_at)
-    assert_same_weights(tmp_path / "whole" / "checkpoints" / "last.ckpt", tmp_path / "stopped" / "checkpoints" / "last.ckpt")
+    stopped = tmp_path / "stopped" / "checkpoints"
+    resumed = stop_then_resume(lambda extra: run("stopped", extra), stopped, stop, kill_9_at)
+    assert_same_weights(tmp_path / "whole" / "checkpoints" / "last.ckpt", stopped / "last.ckpt")
     for field in ("val_top1", "val_top1_best", "val_evaluations", "steps", "epochs"):
         assert resumed[field] == whole[field], field
     assert whole["steps"] == 12 and whole["val_evaluations"] == 2
@@ -84,12 +86,12 @@ def test_a_run_stopped_and_resumed_ends_as_the_uninterrupted_run_bit_for_bit(tmp
 
 def test_frozen_transfers_trained_side_by_side_resume_bit_for_bit(tmp_path):
     def members(folder: str, extra: list[str]):
-        return [(spec_of("+exp=anb", f"k={k}", "freeze=true", f"paths.root={tmp_path}", *SHORT, *extra), tmp_path / folder / str(k))
-                for k in (2, 7)]
+        specs = [spec_of("+exp=anb", f"k={k}", "freeze=true", f"paths.root={tmp_path}", *SHORT, *extra) for k in (2, 7)]
+        return [(spec, tmp_path / folder / str(spec.k)) for spec in specs]
 
     base_spec = members("x", [])[0][0].base_spec("A")
     torch.manual_seed(0)
-    net = instantiate(base_spec.model["net"], num_classes=10)  # an untrained base: the layers' values do not matter here
+    net = instantiate(base_spec.model["net"], num_classes=10)  # untrained: the layers' values do not matter here
     base = BaseNetwork(tmp_path / "base", net.state_dict(), target_half(base_spec)[2].mean_image(), {})
     whole = train_fused(members("whole", []), base, None)
     stopped = group_folder(members("stopped", [])) / "checkpoints"

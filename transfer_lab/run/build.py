@@ -52,7 +52,7 @@ def compile_enabled(spec: RunSpec, on_gpu: bool) -> bool:
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """last.ckpt, the one checkpoint a run resumes from: always written between two steps (run/checkpoints.py).
-    (Lightning's SLURM requeue, now off, saved hpc_ckpt_*.ckpt files from inside its signal handler: not resumed from.)"""
+    (Lightning's SLURM requeue, now off, saved hpc_ckpt_*.ckpt inside its signal handler: not resumed from.)"""
     last = run_dir / "checkpoints" / "last.ckpt"
     return last if last.exists() else None
 
