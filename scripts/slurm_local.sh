@@ -34,6 +34,7 @@ cat > "$CONF" <<CONF
 ClusterName=transfer_lab
 SlurmctldHost=$host
 AuthType=auth/munge
+AuthInfo=cred_expire=10  # a requeued job may start 10 s later instead of 120 s (its begin time waits this long)
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation=$STATE/ctld
