@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test
+.PHONY: help setup run test test-slurm
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -21,3 +21,7 @@ run: setup ## the main job: the paper's study (30 networks) on the embedded data
 
 test: setup ## the whole test suite (W&B offline), one worker per core, its 10 slowest tests listed
 	WANDB_MODE=offline $(PY) -m pytest -n auto --dist worksteal --durations=10
+
+test-slurm: setup ## the SLURM tests, on a one-node SLURM this starts (scripts/slurm_local.sh; as root)
+	scripts/slurm_local.sh
+	CI=true WANDB_MODE=offline $(PY) -m pytest -m slurm -v --durations=0

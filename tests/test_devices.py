@@ -12,10 +12,11 @@ PROBE = (
 )
 
 
-def probe(jobs: int | None) -> tuple[float, int]:
-    env = {key: value for key, value in os.environ.items() if key != PARALLEL_JOBS_ENV}
+def probe(jobs: int | None, slurm: dict | None = None) -> tuple[float, int]:
+    env = {key: value for key, value in os.environ.items() if key != PARALLEL_JOBS_ENV and not key.startswith("SLURM_")}
     if jobs is not None:
         env[PARALLEL_JOBS_ENV] = str(jobs)
+    env.update(slurm or {})
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True).stdout.split()
     return float(out[0]), int(out[1])
 
@@ -34,3 +35,9 @@ def test_a_sweep_job_on_the_cpu_takes_its_share_of_the_cores():
 def torch_default_threads() -> int:
     code = "import torch; print(torch.get_num_threads())"
     return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def test_a_slurm_job_trains_on_the_cpus_slurm_gave_it_whatever_the_sweeps_jobs_at_once():
+    # The sweep's jobs-at-once is the array's parallelism (64): each job has its own allocation.
+    assert probe(64, {"SLURM_JOB_ID": "7", "SLURM_CPUS_PER_TASK": "2"})[1] == 2
+    assert probe(64, {"SLURM_JOB_ID": "7"})[1] == len(os.sched_getaffinity(0))

@@ -90,6 +90,15 @@ def base_command(spec: RunSpec) -> str:
     return " ".join(["python -m transfer_lab +exp=base", f"half={half}", *spec.base_overrides(overrides)])
 
 
+def stop_line(stop: BaseException) -> str:
+    """What a job stopped by a signal says (run/checkpoints.Interrupted: the step it saved, whether it is requeued)."""
+    step = getattr(stop, "step", None)
+    at = f" at step {step}" if step is not None else ""
+    if getattr(stop, "requeue", None):
+        return f"requeued: preempted{at}; it resumes from last.ckpt"
+    return f"stopped by SIGTERM{at}; the same command resumes it"
+
+
 @hydra.main(version_base="1.3", config_path="pkg://transfer_lab.conf", config_name="config")
 def main(cfg: DictConfig) -> dict:
     verbose = wants_verbose(cfg, HydraConfig.get().verbose)
@@ -99,6 +108,7 @@ def main(cfg: DictConfig) -> dict:
     # so that --help and bad input answer in seconds.
     from pytorch_lightning.utilities.exceptions import SIGTERMException  # training stack: see above
 
+    from transfer_lab.run.checkpoints import PREEMPT_SIGNAL  # training stack: see above
     from transfer_lab.study import HeldElsewhere, run, run_fused  # training stack: see above
 
     # Lightning's advice that does not apply here: the CSV logger shares the run folder with result.json by design.
@@ -110,16 +120,16 @@ def main(cfg: DictConfig) -> dict:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     members = fused_members(spec, run_dir) if in_sweep else []  # frozen transfers the sweeper gave this job
+    stopped = None
     with JobLine(run_dir) as line:
         try:
             result = run_fused(members, base_command(spec)) if members else run(spec, run_dir, base_command(spec), wait=not in_sweep)
         except HeldElsewhere as err:  # a sweep moves on; the holder finishes the run
             line.skipped = str(err)
             return {"status": "skipped", "reason": str(err)}
-        except SIGTERMException:
-            # Preempted: not a failure. last.ckpt was saved; the same command resumes from it.
-            print(f"SIGTERM: saved {last_checkpoint(run_dir)}; re-run the same command to resume", file=sys.stderr)
-            sys.exit(143)
+        except SIGTERMException as stop:  # stopped or preempted: not a failure (run/checkpoints.py)
+            stopped = stop
+            line.stopped = stop_line(stop)
         except Exception as err:
             message = one_line_error(err, spec.root)
             with contextlib.suppress(OSError):  # the disk may be what failed
@@ -132,7 +142,13 @@ def main(cfg: DictConfig) -> dict:
             if message:
                 fail(message)
             raise
-        line.result = result
+        else:
+            line.result = result
+    if stopped is not None:
+        if getattr(stopped, "requeue", None):  # submitit's handler: requeues this SLURM job and exits
+            stopped.requeue(PREEMPT_SIGNAL, None)
+        print(f"SIGTERM: saved {last_checkpoint(run_dir)}; re-run the same command to resume", file=sys.stderr)
+        sys.exit(143)
     for _, done_dir in members or [(spec, run_dir)]:
         (done_dir / FAILED_FILE).unlink(missing_ok=True)  # a retried run that now completed
     if not in_sweep:

@@ -53,11 +53,21 @@ def prepare_cpu() -> None:
     keeps the floating-point mode it was started with):
     - denormal floats flush to zero: with them, the steps of some runs were 30-45% slower on 2 cores
       (python -m transfer_lab.bench, 2026-11-26);
-    - jobs of a sweep running side by side share the cores."""
+    - the job trains on the CPUs it was given (cpu_threads)."""
     torch.set_flush_denormal(True)
+    threads = cpu_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+def cpu_threads() -> int | None:
+    """The threads of a job training on the CPU: in a SLURM job, the CPUs SLURM gave it (its jobs do not
+    share a machine's cores: the sweep's jobs-at-once is the array's, not this machine's); in a sweep
+    running jobs side by side here, its share of the cores; None: torch's default."""
+    if "SLURM_JOB_ID" in os.environ:
+        return int(os.environ.get("SLURM_CPUS_PER_TASK") or len(os.sched_getaffinity(0)))
     workers = jobs_side_by_side()
-    if workers > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    return max(1, len(os.sched_getaffinity(0)) // workers) if workers > 1 else None
 
 
 def lock_dir() -> Path:

@@ -28,6 +28,9 @@ TARGET_ONLY_KEYS = ("data.target_per_class",)
 DATA_LOCATION_KEYS = ("path", "root", "cache_dir", "loader_threads")
 # Settings added after runs were stored: left out of the hash while unset, so those runs keep their hash.
 UNSET_UNHASHED_DATA_KEYS = ("target_per_class",)
+# Recipe settings that do not change what a run trains (a resume is exact): hashed as null, their value when runs
+# were first stored, so a study given a checkpoint schedule (for a cluster's time limits) finds its stored runs.
+UNHASHED_RECIPE_KEYS = ("checkpoint_every_n_steps",)
 CHOICE_KEYS = ("kind", "half", "source", "target", "k", "freeze")
 # Model settings that change speed, not results: left out of every hash, so a compiled run finds an eager base.
 MODEL_SPEED_KEYS = ("compile", "compile_mode")
@@ -79,6 +82,7 @@ class RunSpec:
             if key not in DATA_LOCATION_KEYS and not (key in UNSET_UNHASHED_DATA_KEYS and value is None)
         }
         model = {key: value for key, value in self.model.items() if key not in MODEL_SPEED_KEYS}
+        recipe = {key: None if key in UNHASHED_RECIPE_KEYS else value for key, value in self.recipe.items()}
         return {
             "kind": self.kind,
             "target": self.target,
@@ -89,7 +93,7 @@ class RunSpec:
             "data": data,
             "split": self.split,
             "model": model,
-            "recipe": self.recipe,
+            "recipe": recipe,
             **({"options": self.options} if self.options else {}),  # absent for other kinds: their hashes stay
         }
 

@@ -87,3 +87,22 @@ def test_in_order_keeps_order_and_runs_at_most_depth_calls_ahead():
         assert next(results) == 0
         assert max(started) <= 3  # 0 served, 1..3 ahead
         assert list(results) == [i * i for i in range(1, 10)]
+
+
+@pytest.mark.parametrize("stop", [4, 10], ids=["mid-epoch", "end-of-epoch"])
+def test_a_loader_resumed_at_another_ones_position_serves_what_that_one_would_have(stop):
+    images, labels = numbered_images()
+
+    def loader() -> BatchLoader:
+        return BatchLoader(images, labels, batch_size=10, shuffle=True, generator=torch.Generator().manual_seed(3))
+
+    whole = loader()
+    expected = [image_ids(batch) for _ in range(3) for batch, _ in whole]  # three epochs of 10 batches
+    stopped = loader()
+    batches = iter(stopped)
+    for _ in range(stop):
+        next(batches)
+    resumed = loader()
+    resumed.resume_at(stopped.position())
+    served = [image_ids(batch) for _ in range(2) for batch, _ in resumed]  # the rest of the epoch, then a whole one
+    assert served == expected[stop : stop + len(served)] and len(served) == 20 - stop % 10

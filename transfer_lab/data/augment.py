@@ -23,6 +23,7 @@ class DeviceAugment(nn.Module):
         self.pad = pad
         self.seed = seed
         self.generator: torch.Generator | None = None
+        self.resumed_state: dict | None = None  # a checkpoint's draws, taken up by the first training batch
 
     def draws(self, device: torch.device) -> torch.Generator | None:
         """The crops' generator, made on the device of the first batch (a generator lives on one device)."""
@@ -30,7 +31,19 @@ class DeviceAugment(nn.Module):
             return None
         if self.generator is None or self.generator.device != device:
             self.generator = torch.Generator(device=device).manual_seed(self.seed)
+            resumed, self.resumed_state = self.resumed_state, None
+            if resumed is not None and resumed["device"] == device.type:  # a CUDA stream does not go on on the CPU
+                self.generator.set_state(resumed["state"])
         return self.generator
+
+    def draws_state(self) -> dict | None:
+        """Where the crops' and mirrors' draws are, for a checkpoint (None: none drawn yet)."""
+        if self.generator is None:
+            return self.resumed_state
+        return {"device": self.generator.device.type, "state": self.generator.get_state()}
+
+    def resume_draws(self, state: dict | None) -> None:
+        self.generator, self.resumed_state = None, state
 
     def forward(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         x = (images.float() - self.mean_image) * self.pixel_scale

@@ -32,6 +32,11 @@ class BatchLoader:
         self.shuffle = shuffle
         self.threads = max(1, threads)
         self.device = torch.device(device)
+        # Where training is in its epochs, for an exact resume (position / resume_at): the generator's state
+        # before it drew this epoch's order, and how many of the epoch's batches were served.
+        self.order_state = self.generator.get_state() if self.generator is not None else None
+        self.served = 0
+        self.skip = 0
 
     def __len__(self) -> int:
         full, rest = divmod(len(self.labels), self.batch_size)
@@ -39,21 +44,46 @@ class BatchLoader:
 
     def batch_rows(self) -> list[np.ndarray]:
         """The rows of each batch of one epoch, in the order they are served."""
+        if self.generator is not None:
+            self.order_state = self.generator.get_state()
         order = torch.randperm(len(self.labels), generator=self.generator).numpy() if self.shuffle else np.arange(len(self.labels))
         return [np.sort(order[i * self.batch_size : (i + 1) * self.batch_size]) for i in range(len(self))]
 
+    def position(self) -> dict:
+        """Where the epochs are: the state this epoch's order was drawn from and the batches served of it."""
+        return {"order_state": self.order_state, "served": self.served}
+
+    def resume_at(self, position: dict) -> None:
+        """The next epoch served continues the one of `position` after its served batches (a new epoch
+        if it was complete), in the same order: a resumed run sees the batches the uninterrupted one saw."""
+        if self.generator is None or position["order_state"] is None:
+            raise ValueError("only a loader with a generator of its own can resume its order")
+        self.generator.set_state(position["order_state"])
+        self.skip = position["served"]
+        if self.skip >= len(self):  # the epoch was complete: draw past its order
+            self.batch_rows()
+            self.skip = 0
+
     def __iter__(self):
         batches = self.batch_rows()
+        self.served, self.skip = self.skip, 0
+        rest = batches[self.served :]
         if self.device.type != "cuda" and self.threads == 1:
             # One thread on the CPU: gather in the step's own thread. Handing each batch to a pool thread
             # cost a thread switch per step, more than the gather of a small batch (docs/benchmark.md).
-            yield from (self.gather(rows) for rows in batches)
+            yield from self.counted(self.gather(rows) for rows in rest)
             return
         with ThreadPoolExecutor(self.threads) as pool:
             if self.device.type == "cuda":
-                yield from self._on_cuda(pool, batches)
+                yield from self.counted(self._on_cuda(pool, rest))
             else:
-                yield from in_order(pool, self.gather, [(rows,) for rows in batches], depth=self.threads)
+                yield from self.counted(in_order(pool, self.gather, [(rows,) for rows in rest], depth=self.threads))
+
+    def counted(self, batches):
+        """`batches`, counting each one served (the position a checkpoint saves)."""
+        for batch in batches:
+            self.served += 1
+            yield batch
 
     def gather(self, rows: np.ndarray, out: tuple[torch.Tensor, torch.Tensor] | None = None):
         """Images and labels of `rows`, written into `out` (buffers of at least len(rows)) if given."""

@@ -20,6 +20,17 @@ def log_training_loss(module: pl.LightningModule, loss: torch.Tensor) -> None:
         module.log("train/loss", loss, prog_bar=True)
 
 
+def rng_state() -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The global RNG states that dropout draws from (the CPU's, and the current GPU's if any)."""
+    return torch.get_rng_state(), torch.cuda.get_rng_state() if torch.cuda.is_available() else None
+
+
+def set_rng_state(state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state[1])
+
+
 class TransferModule(pl.LightningModule):
     """Trains `net` on uint8 batches. The first `frozen_layers` layers run without autograd.
 
@@ -154,8 +165,15 @@ class TransferModule(pl.LightningModule):
         checkpoint["val_top1_history"] = self.val_top1_history
         checkpoint["validated_at_step"] = self.validated_at_step
         checkpoint["last_val_top5"] = self.last_val_top5
+        # Where the random streams are, so that a resumed run draws what the uninterrupted one would have
+        # (the training order's position is the datamodule's state).
+        checkpoint["crop_draws"] = self.augment.draws_state()
+        checkpoint["dropout_draws"] = rng_state()
 
     def on_load_checkpoint(self, checkpoint):
         self.val_top1_history = list(checkpoint.get("val_top1_history", []))
         self.validated_at_step = checkpoint.get("validated_at_step", -1)
         self.last_val_top5 = checkpoint.get("last_val_top5")
+        self.augment.resume_draws(checkpoint.get("crop_draws"))
+        if "dropout_draws" in checkpoint:
+            set_rng_state(checkpoint["dropout_draws"])

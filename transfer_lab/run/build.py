@@ -5,6 +5,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from pytorch_lightning.callbacks import ProgressBar
+from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from transfer_lab.data.augment import DeviceAugment
 from transfer_lab.devices import jobs_side_by_side, on_gpu
@@ -50,11 +51,10 @@ def compile_enabled(spec: RunSpec, on_gpu: bool) -> bool:
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest of last.ckpt and the checkpoints Lightning's SLURM support saves before a requeue.
-    Ours because Lightning's ckpt_path="last" ignores those hpc_ckpt files, and its SLURM resume only
-    looks for them when no ckpt_path is given."""
-    candidates = [p for p in [last_checkpoint(run_dir), *run_dir.glob("hpc_ckpt_*.ckpt")] if p.exists()]
-    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+    """last.ckpt, the one checkpoint a run resumes from: always written between two steps (run/checkpoints.py).
+    (Lightning's SLURM requeue, now off, saved hpc_ckpt_*.ckpt inside its signal handler: not resumed from.)"""
+    last = last_checkpoint(run_dir)
+    return last if last.exists() else None
 
 
 def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None, schedule: dict | None = None,
@@ -69,11 +69,18 @@ def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None, schedule
         **placement,
         default_root_dir=str(run_dir),
         logger=logger,
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(), *slurm_environment()],
         max_epochs=schedule["max_epochs"],
         max_steps=schedule["max_steps"],
         **{**validation_schedule(schedule), **arguments},
     )
+
+
+def slurm_environment() -> list[SLURMEnvironment]:
+    """In a SLURM job: Lightning's SLURM environment without its automatic requeue. submitit requeues
+    (conf/hydra/launcher/slurm.yaml) once the step that the signal arrived in has ended and last.ckpt is
+    written (run/checkpoints.StopOnSignal); Lightning's would save a step half done and requeue a second time."""
+    return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
 
 
 def validation_schedule(schedule: dict) -> dict:

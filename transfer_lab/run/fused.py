@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from transfer_lab.devices import job_device, on_gpu
 from transfer_lab.io import write_json
 from transfer_lab.layout import RESULT_FILE
-from transfer_lab.models.module import TransferModule, log_training_loss
+from transfer_lab.models.module import TransferModule, log_training_loss, rng_state, set_rng_state
 from transfer_lab.run.build import build_module, make_trainer
 from transfer_lab.run.fit import datamodule, result_record, train_and_validate, training_data
 from transfer_lab.run.loggers import logger_location, make_logger
@@ -66,17 +66,6 @@ def train_fused(members: list[tuple[RunSpec, Path]], base: BaseNetwork, gpu: int
         write_json(run_dir / RESULT_FILE, result)
         results.append(result)
     return results
-
-
-def rng_state() -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The global RNG states that dropout draws from (the CPU's, and the current GPU's if any)."""
-    return torch.get_rng_state(), torch.cuda.get_rng_state() if torch.cuda.is_available() else None
-
-
-def set_rng_state(state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
-    torch.set_rng_state(state[0])
-    if state[1] is not None:
-        torch.cuda.set_rng_state(state[1])
 
 
 class FusedFrozen(pl.LightningModule):

@@ -112,13 +112,15 @@ def fused_members(spec: RunSpec, run_dir: Path) -> list[tuple[RunSpec, Path]]:
 class JobLine:
     """A sweep job's line when it ends: its name, top-1 (set `result`: a record, or the records of the
     networks it trained side by side), error (set `error`) or why it was skipped (set `skipped`),
-    seconds, and the sweep's progress. Outside a sweep it prints nothing."""
+    seconds, and the sweep's progress; `stopped`: a signal stopped it after saving. Outside a sweep it prints
+    nothing."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir).absolute()
         self.result: dict | list[dict] | None = None
         self.error: str | None = None
         self.skipped: str | None = None
+        self.stopped: str | None = None  # stopped by a signal, to resume: "requeued: ..." or "stopped by SIGTERM ..."
 
     def __enter__(self):
         self.started = time.time()
@@ -145,6 +147,8 @@ class JobLine:
             line = outcome(results[0])
         elif self.skipped is not None:
             line = f"skipped: {self.skipped}"
+        elif self.stopped is not None:
+            line = self.stopped
         else:
             line = f"failed: {self.error or (exc_type.__name__ if exc_type else 'unknown error')}"
         logged = next((f", W&B {r['wandb_run']}" for r in results if r.get("wandb_run")), "")
