@@ -1,13 +1,15 @@
 # transfer_lab: `make run` (the main job) and `make test`; each sets up .venv first if it is missing.
+# CPU kernels of a machine without AVX-512 (AVX2 only), forced on any x86 CPU: ATen's and oneDNN's dispatch.
+AVX2 := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test
+.PHONY: help setup run test test-quick test-avx2
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv and install the package (editable) with its test extras
 
@@ -21,3 +23,9 @@ run: setup ## the main job: the paper's study (30 networks) on the embedded data
 
 test: setup ## the whole test suite (W&B offline), one worker per core, its 10 slowest tests listed
 	WANDB_MODE=offline $(PY) -m pytest -n auto --dist worksteal --durations=10
+
+test-quick: setup ## the tests not marked slow (no subprocess runs of the real commands): the inner loop, < 90 s
+	WANDB_MODE=offline $(PY) -m pytest -n auto --dist worksteal -m "not slow" --durations=5
+
+test-avx2: setup ## the model tests again with AVX2 kernels forced, as a CPU without AVX-512 computes them
+	$(AVX2) WANDB_MODE=offline $(PY) -m pytest -q tests/models
