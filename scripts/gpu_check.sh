@@ -56,7 +56,8 @@ fi
 } 2>&1 | tee "$OUT/device.txt"
 
 start=$SECONDS
-BUDGET=${GPU_CHECK_BUDGET:-350}  # seconds: every step's timeout is cut to what is left of it, and a step with < 20 s left is skipped
+# seconds: every step's timeout is cut to what is left of it, and a step with < 20 s left is skipped
+BUDGET=${GPU_CHECK_BUDGET:-350}
 left() { echo $(( BUDGET - (SECONDS - start) )); }
 SUMMARY=()  # one line per step: "<name>: passed | failed (why) | skipped for time"
 FAILED=0
@@ -85,7 +86,8 @@ step() {
 # 20k training images: half B holds ~39 batches of 256, so 200 timed steps cross ~5 epoch
 # boundaries (an epoch of an ImageNet half is ~2500 batches: real runs cross far fewer).
 WORK=$(mktemp -d)
-step tree 60 python3 -m transfer_lab.synthetic_imagenet "$WORK/tree" --classes 10 --per-class 2000 --val-per-class 10 --size 64
+step tree 60 python3 -m transfer_lab.synthetic_imagenet "$WORK/tree" \
+  --classes 10 --per-class 2000 --val-per-class 10 --size 64
 step cache 90 python3 -m transfer_lab.prepare --no-progress data=imagenet "data.root=$WORK/tree" "paths.root=$WORK/out"
 
 BENCH=(--warmup 5 --steps 200 data=imagenet "data.root=$WORK/tree" "paths.root=$WORK/out")

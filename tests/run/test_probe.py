@@ -38,7 +38,8 @@ def test_a_probe_trains_on_frozen_base_layers_and_is_done_on_rerun(cli, root):
     base = torch.load(result["base_checkpoint"], weights_only=True)
     cfg = OmegaConf.load(only("runs/**/probeAnB_k2/*/.hydra/config.yaml", root))
     assert frozen_layers_are_the_bases(result, cfg.model.net, base["net"], k=2)
-    assert not frozen_layers_are_the_bases(result, cfg.model.net, instantiate(cfg.model.net, num_classes=10).state_dict(), 2)
+    untrained = instantiate(cfg.model.net, num_classes=10).state_dict()
+    assert not frozen_layers_are_the_bases(result, cfg.model.net, untrained, 2)
 
     again = cli("+exp=probe", "k=2", "probe.epochs=2", root=root)
     assert again.returncode == 0 and "already done" in again.stderr and "top-1" in again.stderr
@@ -60,7 +61,7 @@ def frozen_layers_are_the_bases(result: dict, net_config, base_state: dict, k: i
 
 
 def test_the_frozen_layer_check_fails_for_a_probe_that_trains_its_layers(tmp_path, monkeypatch):
-    s = spec("+exp=probe", "k=2", "probe.epochs=1", f"paths.root={tmp_path}")
+    s = spec("+exp=probe", "k=2", "probe.epochs=1", "data.target_per_class=20", f"paths.root={tmp_path}")  # 200 images
     torch.manual_seed(0)
     net = instantiate(s.model["net"], num_classes=10)  # an untrained base: the layers' values do not matter here
     base = BaseNetwork(tmp_path / "base", net.state_dict(), target_half(s.base_spec("A"))[2].mean_image(), {})

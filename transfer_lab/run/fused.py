@@ -74,7 +74,8 @@ def train_fused(members: list[tuple[RunSpec, Path]], base: BaseNetwork, gpu: int
         result = result_record(spec, module, trainer, half_fields, started_at, seconds / len(members), base, run_dir, gpu)
         result["trained_with"] = [f"{other.series}_k{other.k}" for other, _ in members if other is not spec]
         if fused.diverged:
-            result["diverged_alongside"] = [f"{members[j][0].series}_k{members[j][0].k}" for j in sorted(fused.diverged)]
+            result["diverged_alongside"] = [
+                f"{members[j][0].series}_k{members[j][0].k}" for j in sorted(fused.diverged)]
         write_json(run_dir / RESULT_FILE, result)
         results.append(result)
     return results
