@@ -24,7 +24,7 @@ run: setup ## the main job: the paper's study (30 networks) on the embedded data
 test: setup ## the whole test suite (W&B offline), one worker per core, its 10 slowest tests listed
 	WANDB_MODE=offline $(PY) -m pytest -n auto --dist worksteal --durations=10
 
-test-quick: setup ## the tests not marked slow (no subprocess runs of the real commands): the inner loop, < 90 s
+test-quick: setup ## the tests not marked slow (no runs of the real commands, no training of a network): the inner loop
 	WANDB_MODE=offline $(PY) -m pytest -n auto --dist worksteal -m "not slow" --durations=5
 
 test-avx2: setup ## the model tests again with AVX2 kernels forced, as a CPU without AVX-512 computes them

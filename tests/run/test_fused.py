@@ -18,6 +18,7 @@ from transfer_lab.run.store import BaseNetwork, BaseStore
 # validation on 2 batches; the divergence check every 2 steps.
 SHORT = ["recipe.max_steps=8", "recipe.batch_size=16", "recipe.val_check_interval=null", "trainer.log_every_n_steps=2",
          "+trainer.limit_train_batches=4", "trainer.limit_val_batches=2", "trainer.enable_progress_bar=false", "logger=none"]
+pytestmark = pytest.mark.slow  # networks trained for 8 steps, alone and side by side
 KS = (1, 7)  # conv layers shared; k=7: fc6 shared up to its dropout, then fc7 frozen behind a dropout of each network's own
 
 

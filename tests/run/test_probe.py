@@ -60,6 +60,7 @@ def frozen_layers_are_the_bases(result: dict, net_config, base_state: dict, k: i
     return result["frozen_layers_sha256"] == layers_digest(net, k)
 
 
+@pytest.mark.slow  # two probes' features computed
 def test_the_frozen_layer_check_fails_for_a_probe_that_trains_its_layers(tmp_path, monkeypatch):
     s = spec("+exp=probe", "k=2", "probe.epochs=1", "data.target_per_class=20", f"paths.root={tmp_path}")  # 200 images
     torch.manual_seed(0)
