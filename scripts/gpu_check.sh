@@ -10,8 +10,9 @@
 #   3. the benchmark with each option tried, at k = 5: eager (model.compile=false), SGD not fused,
 #      compile mode reduce-overhead
 #   4. 8 input-only loaders at once from one page cache (8 jobs of an 8-GPU host): aggregate img/s
-# Figures and logs go to $OUT (default ./gpu_check_out): bench-<name>.{txt,json,log}, loaders.txt,
-# gpu_tests.txt, device.txt.
+# Figures and logs go to $OUT (default ./gpu_check_out): <step>.txt (its console output), <step>.log (its
+# stderr), bench-<name>.json, device.txt, summary.txt. It ends with one line per step (passed / failed /
+# skipped for time) and exits 1 when any step failed: its exit status says whether the GPU check passed.
 #
 # Needs torch, torchvision, pytorch-lightning, torchmetrics (on the machine) and, as wheels in .whl/
 # if missing there: hydra-core, hydra-joblib-launcher, joblib, omegaconf, antlr4-python3-runtime==4.9.3, pytest,
@@ -33,8 +34,10 @@ export WANDB_MODE=offline PYTHONUNBUFFERED=1
 # Without an install, transfer_lab.conf is not importable: link conf/ where the installed package has it.
 if [ ! -e transfer_lab/conf ]; then
   ln -s ../conf transfer_lab/conf
-  trap 'rm -f "$REPO/transfer_lab/conf"' EXIT
+  LINKED_CONF=1
 fi
+WORK=""
+trap 'rm -rf "$WORK"; [ -z "${LINKED_CONF:-}" ] || rm -f "$REPO/transfer_lab/conf"' EXIT
 
 missing=$(python3 - <<'PY'
 import importlib
@@ -53,43 +56,61 @@ fi
 } 2>&1 | tee "$OUT/device.txt"
 
 start=$SECONDS
-BUDGET=350  # seconds: every step's timeout is cut to what is left of it, and a step with < 20 s left is skipped
+# seconds: every step's timeout is cut to what is left of it, and a step with < 20 s left is skipped
+BUDGET=${GPU_CHECK_BUDGET:-350}
 left() { echo $(( BUDGET - (SECONDS - start) )); }
+SUMMARY=()  # one line per step: "<name>: passed | failed (why) | skipped for time"
+FAILED=0
+# step NAME LIMIT COMMAND...: COMMAND under a timeout of at most LIMIT s (cut to what is left of the budget);
+# its stdout on the console and in $OUT/NAME.txt, its stderr in $OUT/NAME.log; its exit status to the summary
+# (PIPESTATUS: the command's, not tee's).
+step() {
+  local name=$1 limit=$2 rc; shift 2
+  (( $(left) < limit )) && limit=$(left)
+  if (( limit < 20 )); then
+    echo "== $name: skipped for time (the ${BUDGET} s budget is spent)"
+    SUMMARY+=("$name: skipped for time"); return
+  fi
+  echo "== $name"
+  timeout "$limit" "$@" 2> "$OUT/$name.log" | tee "$OUT/$name.txt"
+  rc=${PIPESTATUS[0]}
+  if (( rc == 0 )); then
+    SUMMARY+=("$name: passed ($((SECONDS - start)) s)")
+  else
+    FAILED=1
+    if (( rc == 124 )); then SUMMARY+=("$name: failed (timed out after $limit s; see $OUT/$name.log)")
+    else SUMMARY+=("$name: failed (exit $rc; see $OUT/$name.log)"); fi
+    tail -5 "$OUT/$name.log"
+  fi
+}
 # 20k training images: half B holds ~39 batches of 256, so 200 timed steps cross ~5 epoch
 # boundaries (an epoch of an ImageNet half is ~2500 batches: real runs cross far fewer).
 WORK=$(mktemp -d)
-echo "== synthetic tree and 256 px cache in $WORK"
-python3 -m transfer_lab.synthetic_imagenet "$WORK/tree" --classes 10 --per-class 2000 --val-per-class 10 --size 64
-python3 -m transfer_lab.prepare --no-progress data=imagenet "data.root=$WORK/tree" "paths.root=$WORK/out" 2>&1 | tail -4
-echo "tree + cache: $((SECONDS - start)) s"
+step tree 60 python3 -m transfer_lab.synthetic_imagenet "$WORK/tree" \
+  --classes 10 --per-class 2000 --val-per-class 10 --size 64
+step cache 90 python3 -m transfer_lab.prepare --no-progress data=imagenet "data.root=$WORK/tree" "paths.root=$WORK/out"
 
 BENCH=(--warmup 5 --steps 200 data=imagenet "data.root=$WORK/tree" "paths.root=$WORK/out")
-bench() {  # bench NAME TIMEOUT ARGS...: one benchmark, within what is left of the budget
+bench() {  # bench NAME TIMEOUT ARGS...: one benchmark step
   local name=$1 limit=$2; shift 2
-  (( $(left) < limit )) && limit=$(left)
-  if (( limit < 20 )); then echo "== $name: skipped (the ${BUDGET} s budget is spent)"; return; fi
-  echo "== benchmark: $name"
-  timeout "$limit" python3 -m transfer_lab.bench --out "$OUT/bench-$name.json" "${BENCH[@]}" "$@" \
-    2> "$OUT/bench-$name.log" | tee "$OUT/bench-$name.txt"
-  tail -1 "$OUT/bench-$name.log" | grep -q "error" && tail -1 "$OUT/bench-$name.log"
-  echo "$name: $((SECONDS - start)) s"
+  step "bench-$name" "$limit" python3 -m transfer_lab.bench --out "$OUT/bench-$name.json" "${BENCH[@]}" "$@"
 }
 bench study 150 --study --steps 50 +exp=grid  # issue 24: Figure 2's device-hours at recipe=paper, each job kind timed
 # The defaults: what `python -m transfer_lab +exp=... data=imagenet` runs with (progress bar every 10 steps).
 bench default 150 --ks 0,5
 
-echo "== GPU-only tests"
-timeout $(( $(left) < 180 ? $(left) : 180 )) python3 -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tail -25 | tee "$OUT/gpu_tests.txt"
-echo "tests: $((SECONDS - start)) s"
+# pytest's report goes to stdout: gpu_tests.txt holds all of it.
+step gpu_tests 180 python3 -m pytest -q -m gpu -p no:cacheprovider tests
 
 # The options tried, at k = 5 (the defaults' figures above are the reference).
 bench eager 45 --ks 5 model.compile=false
 bench sgd-not-fused 45 --ks 5 model.compile=false +recipe.optimizer.fused=false
 bench reduce-overhead 100 --ks 5 model.compile_mode=reduce-overhead
 
-if (( $(left) >= 20 )); then
-  echo "== 8 input-only loaders at once from one page cache"
-  timeout $(( $(left) < 40 ? $(left) : 40 )) python3 -m transfer_lab.bench --loader-jobs 8 --steps 200 "${BENCH[@]:4}" 2>&1 | tail -3 | tee "$OUT/loaders.txt"
-fi
+# 8 input-only loaders at once from one page cache (8 jobs of an 8-GPU host): aggregate img/s.
+step loaders 40 python3 -m transfer_lab.bench --loader-jobs 8 --steps 200 "${BENCH[@]:4}"
+
 echo "total: $((SECONDS - start)) s" | tee -a "$OUT/device.txt"
-rm -rf "$WORK"
+printf '%s\n' "${SUMMARY[@]}" | tee "$OUT/summary.txt"
+if (( FAILED )); then echo "gpu_check: FAILED (a step failed; see above)"; exit 1; fi
+echo "gpu_check: every step that ran passed"

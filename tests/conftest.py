@@ -1,11 +1,13 @@
 """Shared fixtures: a throw-away paths.root and a runner for the real CLI in a subprocess."""
 
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from transfer_lab.compose import compose_config
 from transfer_lab.spec import RunSpec, spec_from_config
@@ -22,6 +24,23 @@ os.environ.setdefault("WANDB_MODE", "offline")
 # Parallel test workers (make test) share the cores: idle OpenMP threads sleep instead of spinning,
 # which otherwise burned ~30% of the suite's CPU time (12m51s -> 9m08s of CPU, 7m05s -> 5m15s wall).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+FP32_EPS = torch.finfo(torch.float32).eps  # 1.19e-7: the spacing of float32 numbers near 1
+
+
+def fp32_tolerance(reference: torch.Tensor, fan_in: int) -> float:
+    """The absolute error fp32 arithmetic allows between two correct computations of `reference`, each
+    element a sum of `fan_in` terms (a conv's kernel, LRN's window, ...): rounding errors grow as
+    eps * sqrt(fan_in) times the magnitude summed, taken as the reference's largest value (an element
+    near 0 can be the small difference of large terms: its error is that of the large ones). x4: two
+    computations, each off by up to about twice the typical error. Set this way, a test passes on every
+    CPU's kernels (AVX2, AVX-512: other summation orders) and still fails for a wrong formula."""
+    return 4 * FP32_EPS * math.sqrt(fan_in) * reference.detach().abs().max().item()
+
+
+def assert_close_fp32(actual: torch.Tensor, expected: torch.Tensor, fan_in: int) -> None:
+    torch.testing.assert_close(actual, expected, rtol=0, atol=fp32_tolerance(expected, fan_in))
 
 
 def spec_of(*overrides: str) -> RunSpec:

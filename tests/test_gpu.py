@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import prepare_cli, shared_a_device_at_once
+from conftest import assert_close_fp32, prepare_cli, shared_a_device_at_once
 
 from transfer_lab.compose import compose_config
 from transfer_lab.data.datamodule import HalfDataModule
@@ -51,7 +51,7 @@ def test_gpu_crops_are_the_cpu_crops_and_cost_no_copy_to_channels_last(imagenet_
     images = torch.from_numpy(half.train_images[list(range(8))])
     cpu = module.augment(images, train=False).contiguous()
     gpu = module.to("cuda").augment(images.cuda(), train=False)
-    assert torch.allclose(gpu.cpu(), cpu)
+    assert_close_fp32(gpu.cpu(), cpu, fan_in=1)  # elementwise: a few roundings
     train = module.augment(images.cuda(), train=True)
     assert train.is_contiguous(memory_format=torch.channels_last)
 

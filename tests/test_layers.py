@@ -22,9 +22,9 @@ LAYERS = {
     "transfer_lab.console": 8, "transfer_lab.cli": 8, "transfer_lab.__main__": 8, "transfer_lab.sweep": 8, "hydra_plugins": 8,
     "transfer_lab.report": 8, "transfer_lab.bench": 8, "transfer_lab.prepare": 8, "transfer_lab.synthetic_imagenet": 8,
 }
-# The report reads records and specs, nothing that trains.
+# The report reads records and specs, nothing that trains; it writes its files with io's atomic writers.
 REPORT_MAY_IMPORT = ("transfer_lab.report", "transfer_lab.spec", "transfer_lab.study_key", "transfer_lab.run.record",
-                     "transfer_lab.errors")
+                     "transfer_lab.errors", "transfer_lab.io")
 
 
 def modules() -> dict[str, Path]:

@@ -84,19 +84,18 @@ def test_unknown_group_options_are_refused_by_hydra_naming_the_group(group):
 
 
 def test_imagenet_picks_caffenet_and_the_papers_recipe():
+    # Which model and recipe the data selects (not their values, which are the config files'), and the 1000-way fc8.
     s = spec("+exp=base", "half=A", "data=imagenet", "data.root=/data/ilsvrc")
     assert (s.model["name"], s.recipe["name"], s.model["net"]["fc8_outputs"]) == ("alexnet", "paper", 1000)
-    assert (s.data["image_size"], s.data["crop_size"], s.data["cache_dir"]) == (256, 227, "outputs/cache/imagenet-256px")
-    recipe = s.recipe
-    assert (recipe["batch_size"], recipe["max_steps"], recipe["val_check_interval"], recipe["bias_lr_mult"]) == (256, 450000, 1000, 2.0)
-    assert (recipe["optimizer"]["lr"], recipe["optimizer"]["momentum"], recipe["optimizer"]["weight_decay"]) == (0.01, 0.9, 5e-4)
-    assert (recipe["scheduler"]["step_size"], recipe["scheduler"]["gamma"]) == (100000, 0.1)
+    assert s.data["crop_size"] < s.data["image_size"]  # random crops of the cached images
 
 
 def test_fast_recipe_is_the_papers_solver_on_a_fifth_of_the_schedule():
     paper = spec("+exp=base", "half=A", "data=imagenet").recipe
     fast = spec("+exp=base", "half=A", "data=imagenet", "recipe=fast").recipe
-    assert (fast["name"], fast["max_steps"], fast["scheduler"]["step_size"]) == ("fast", 90000, 20000)
+    assert fast["name"] == "fast"
+    assert 5 * fast["max_steps"] == paper["max_steps"]
+    assert 5 * fast["scheduler"]["step_size"] == paper["scheduler"]["step_size"]
     same = ("batch_size", "optimizer", "bias_lr_mult", "val_check_interval")
     assert {key: fast[key] for key in same} == {key: paper[key] for key in same}
 

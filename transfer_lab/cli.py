@@ -150,7 +150,9 @@ def main(cfg: DictConfig) -> dict:
         print(f"SIGTERM: saved {last_checkpoint(run_dir)}; re-run the same command to resume", file=sys.stderr)
         sys.exit(143)
     for _, done_dir in members or [(spec, run_dir)]:
-        (done_dir / FAILED_FILE).unlink(missing_ok=True)  # a retried run that now completed
+        # A retried run that now completed (not a network of the group that diverged: its failure stays).
+        if (done_dir / record_file(spec)).exists():
+            (done_dir / FAILED_FILE).unlink(missing_ok=True)
     if not in_sweep:
         print(closing_line(result, Path(result.get("run_dir", run_dir)) / record_file(spec)), file=sys.stderr)
     return result

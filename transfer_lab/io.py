@@ -1,5 +1,6 @@
 """Atomic file writes (a file is either absent or complete, never half-written) and owner markers."""
 
+import csv
 import hashlib
 import io
 import json
@@ -12,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from filelock import FileLock
 
 
 def _umask() -> int:
@@ -36,7 +38,37 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    _write_atomic(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"))
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    # Encoded first: a text that cannot be encoded fails before the temp file exists.
+    data = text.encode()
+    _write_atomic(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_csv_rows(path: Path, columns: list[str], rows: list[dict]) -> None:
+    """A CSV with a header (`columns`) and one line per row (keys not in `columns` left out)."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, text.getvalue())
+
+
+def save_figure_file(fig: Any, path: Path, **savefig_kwargs: Any) -> None:
+    """A matplotlib figure saved as `path`, its format named by the suffix (the temp file's name has another)."""
+    _write_atomic(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip("."), **savefig_kwargs))
+
+
+def append_jsonl(path: Path, records: list[dict]) -> None:
+    """Records appended to a JSON-lines file by rewriting it whole, atomically: a full disk leaves the
+    previous file, never a half line. A lock beside it keeps concurrent appenders from losing lines."""
+    path = Path(path)
+    lines = "".join(json.dumps(record) + "\n" for record in records)
+    with FileLock(path.with_name(path.name + ".lock")):
+        before = path.read_text() if path.exists() else ""
+        write_text(path, before + lines)
 
 
 def save_torch(path: Path, obj: Any) -> None:

@@ -38,7 +38,8 @@ def test_bench_prints_and_writes_model_only_input_only_full_path_and_ratio_for_e
     for row, k in zip(record["rows"], (0, 5)):
         assert (row["k"], row["frozen_layers"], row["batch_size"], row["compile"]) == (k, k, 16, False)
         assert row["model_only_images_per_s"] > 0 and row["full_path_images_per_s"] > 0
-        assert row["input_only_images_per_s"] > row["full_path_images_per_s"]  # the network costs something
+        # Which path is faster is a measurement (the benchmark prints it), not a property: the rates are only positive.
+        assert row["input_only_images_per_s"] > 0
         assert row["ratio"] == pytest.approx(row["full_path_images_per_s"] / row["model_only_images_per_s"], rel=0.01)  # rates rounded to 0.1
         assert row["host_ms_per_step"] > 0 and row["model_only_host_ms_per_step"] > 0
         assert row["device_ms_per_step"] is None and row["mfu"] is None and row["peak_bf16_tflops"] is None

@@ -8,7 +8,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from conftest import ONE_WORKER, only, spec_of as spec
-from transfer_lab.run.probe import layers_digest
+from transfer_lab.data.registry import target_half
+from transfer_lab.run import probe
+from transfer_lab.run.probe import layers_digest, train_probe
+from transfer_lab.run.store import BaseNetwork
 from transfer_lab.runname import parse_run
 
 
@@ -34,10 +37,9 @@ def test_a_probe_trains_on_frozen_base_layers_and_is_done_on_rerun(cli, root):
     # The frozen layers after training are the stored base's, bit for bit.
     base = torch.load(result["base_checkpoint"], weights_only=True)
     cfg = OmegaConf.load(only("runs/**/probeAnB_k2/*/.hydra/config.yaml", root))
-    net = instantiate(cfg.model.net, num_classes=10)
-    net.load_state_dict(base["net"])
-    assert result["frozen_layers_sha256"] == layers_digest(net, 2)
-    assert result["frozen_layers_sha256"] != layers_digest(instantiate(cfg.model.net, num_classes=10), 2)
+    assert frozen_layers_are_the_bases(result, cfg.model.net, base["net"], k=2)
+    untrained = instantiate(cfg.model.net, num_classes=10).state_dict()
+    assert not frozen_layers_are_the_bases(result, cfg.model.net, untrained, 2)
 
     again = cli("+exp=probe", "k=2", "probe.epochs=2", root=root)
     assert again.returncode == 0 and "already done" in again.stderr and "top-1" in again.stderr
@@ -49,6 +51,37 @@ def test_a_probe_trains_on_frozen_base_layers_and_is_done_on_rerun(cli, root):
     assert (root / "reports" / "animalfashion-random" / "similarity.png").stat().st_size > 0
     pooled = [json.loads(p.read_text()) for p in root.glob("runs/**/probeAnB_k2/*/result.json") if json.loads(p.read_text())["probe"]["max_features"] == 256]
     assert pooled[0]["probe_features"] == 32 * 2 * 2  # average-pooled to the 2 x 2 grid that fits 256
+
+
+def frozen_layers_are_the_bases(result: dict, net_config, base_state: dict, k: int) -> bool:
+    """Whether the probe's layers 1..k after training (their digest in its result) are the base's, bit for bit."""
+    net = instantiate(net_config, num_classes=base_state["fc8.weight"].shape[0])
+    net.load_state_dict(base_state)
+    return result["frozen_layers_sha256"] == layers_digest(net, k)
+
+
+@pytest.mark.slow  # two probes' features computed
+def test_the_frozen_layer_check_fails_for_a_probe_that_trains_its_layers(tmp_path, monkeypatch):
+    s = spec("+exp=probe", "k=2", "probe.epochs=1", "data.target_per_class=20", f"paths.root={tmp_path}")  # 200 images
+    torch.manual_seed(0)
+    net = instantiate(s.model["net"], num_classes=10)  # an untrained base: the layers' values do not matter here
+    base = BaseNetwork(tmp_path / "base", net.state_dict(), target_half(s.base_spec("A"))[2].mean_image(), {})
+    assert frozen_layers_are_the_bases(train_probe(s, tmp_path / "probe", base), s.model["net"], net.state_dict(), 2)
+
+    features = probe.frozen_features
+
+    def features_of_trained_layers(net, augment, images, labels, k, *args):
+        # Broken: the optimizer also holds layers 1..k and steps them on a loss of the network's output.
+        net.requires_grad_(True)
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
+        with torch.enable_grad():
+            net(augment(torch.as_tensor(images[list(range(16))]), train=False)).logsumexp(1).mean().backward()
+        optimizer.step()
+        return features(net, augment, images, labels, k, *args)
+
+    monkeypatch.setattr(probe, "frozen_features", features_of_trained_layers)
+    broken = train_probe(s, tmp_path / "broken", base)
+    assert not frozen_layers_are_the_bases(broken, s.model["net"], net.state_dict(), 2)
 
 
 @pytest.mark.parametrize(

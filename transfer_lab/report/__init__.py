@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from transfer_lab.errors import ConfigError
+from transfer_lab.io import write_csv_rows, write_text
 from transfer_lab.report.figures import natman_figure, random_filters_figure, scarcity_figure, transfer_figure
 from transfer_lab.report.markdown import header, scarcity_markdown, study_markdown
 from transfer_lab.report.records import Study, collect, studies_of, summary_rows
@@ -48,11 +49,8 @@ FIGURES = {"random": ("transfer", transfer_figure), "natman": ("natman", natman_
 def write_csv(path: Path, rows: list[dict], first: list[str]) -> None:
     columns = [c for c in first if any(c in r for r in rows)]
     columns += sorted({key for r in rows for key in r} - set(columns))
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({key: json.dumps(v) if isinstance(v, (list, dict)) else v for key, v in r.items()})
+    cells = [{key: json.dumps(v) if isinstance(v, (list, dict)) else v for key, v in r.items()} for r in rows]
+    write_csv_rows(path, columns, cells)
 
 
 def paths_root_of(folder: Path) -> Path:
@@ -101,7 +99,7 @@ def write_report(folders: list[Path], out: Path | None = None) -> Path:
         lines += study_markdown(studies[key], natman, figure, paths_root)
     lines += similarity_markdown(folders, studies, out)
     path = out / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -6,6 +6,7 @@ Each is saved as PNG (for reading) and PDF (vector, for a paper)."""
 import textwrap
 from pathlib import Path
 
+from transfer_lab.io import save_figure_file
 from transfer_lab.report.findings import paper_numbers, paper_value
 from transfer_lab.report.records import Cell, Study, at_chance
 from transfer_lab.report.scarcity import ScarcityPoint
@@ -62,8 +63,8 @@ def save_figure(fig, path: Path, title: str, study: str, detail: str, legend_axe
         labels.append(RUN_DOTS)
     legend_axes.set_title(detail, fontsize=9, color="0.3")
     fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
-    fig.savefig(path.with_suffix(".png"), dpi=130, bbox_inches="tight")
-    fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight")
+    save_figure_file(fig, path.with_suffix(".png"), dpi=130, bbox_inches="tight")
+    save_figure_file(fig, path.with_suffix(".pdf"), bbox_inches="tight")
     _pyplot().close(fig)
 
 

@@ -8,7 +8,15 @@ seed (RunSpec.rng_seed), so on the CPU each ends with the same weights, bit for 
 trained alone (tests/run/test_fused.py). Each network keeps its own run folder and result.json;
 the checkpoints and logs of the group live in the first network's folder, under fused_k<ks>/.
 The networks run eager: model.compile applies to a network trained alone.
+
+A network whose loss becomes NaN or infinite fails alone: each network's loss is checked as a run's
+(run/divergence.py: every trainer.log_every_n_steps steps), a diverged one gets its failed.json and
+leaves the group, and the others train on; their losses and gradients never mix with its own, so
+they end as they would have without it (tests/run/test_fused.py). Only when every network has
+diverged does the group fail.
 """
+
+import copy
 
 from pathlib import Path
 
@@ -18,12 +26,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from transfer_lab.devices import job_device, on_gpu
+from transfer_lab.errors import TrainingDiverged
 from transfer_lab.io import write_json
 from transfer_lab.layout import RESULT_FILE
 from transfer_lab.models.module import TransferModule, log_training_loss, rng_state, set_rng_state
 from transfer_lab.run.build import build_module, make_trainer
 from transfer_lab.run.fit import datamodule, result_record, train_and_validate, training_data
+from transfer_lab.run.divergence import StopOnDivergence
 from transfer_lab.run.loggers import logger_location, make_logger
+from transfer_lab.run.record import record_failure
 from transfer_lab.run.store import BaseNetwork
 from transfer_lab.spec import RunSpec
 
@@ -52,17 +63,21 @@ def train_fused(members: list[tuple[RunSpec, Path]], base: BaseNetwork, gpu: int
         pl.seed_everything(spec.rng_seed, workers=True, verbose=False)  # as fit() seeds a network trained alone
         modules.append(build_module(spec, len(half.classes), base.mean_image, base, on_gpu=on_gpu(gpu)))
         streams.append(rng_state())  # what the network's dropout draws from, as when trained alone
-    fused = FusedFrozen(modules, streams)
+    fused = FusedFrozen(modules, streams, members)
     logger = make_logger(lead, folder)
     logged_at = logger_location(logger)
     trainer = make_trainer(lead, folder, logger, gpu, schedule)
     name = "+".join(spec.network for spec, _ in members)
     started_at, seconds = train_and_validate(name, trainer, fused, datamodule(lead, half), folder, logger)
     results = []
-    for (spec, run_dir), module in zip(members, modules):
+    for i, ((spec, run_dir), module) in enumerate(zip(members, modules)):
+        if i in fused.diverged:
+            continue
         result = result_record(spec, module, trainer, half_fields, started_at, seconds / len(members), base, run_dir, gpu)
         result |= logged_at
         result["trained_with"] = [other.network for other, _ in members if other is not spec]
+        if fused.diverged:
+            result["diverged_alongside"] = [members[j][0].network for j in sorted(fused.diverged)]
         write_json(run_dir / RESULT_FILE, result)
         results.append(result)
     return results
@@ -73,9 +88,12 @@ class FusedFrozen(pl.LightningModule):
     the shared layers run once per batch, then each network's own layers and loss. The loss trained
     is their sum: the networks share no trainable parameter, so each gets its own loss's gradient."""
 
-    def __init__(self, members: list[TransferModule], streams: list):
+    def __init__(self, members: list[TransferModule], streams: list, runs: list[tuple[RunSpec, Path]]):
         super().__init__()
         self.members = nn.ModuleList(members)
+        self.runs = runs  # (spec, run folder) of each network: where a diverged one's failed.json goes
+        self.diverged: set[int] = set()  # networks that left the group
+        self.checks: list[StopOnDivergence] = []  # each network's divergence check (on_fit_start)
         self.streams = streams  # per network: its RNG state, swapped in while it draws dropout
         self.starts = [min(member.frozen_layers, SHARED_LAYERS) for member in members]
         self.trunk = max(range(len(members)), key=lambda i: members[i].frozen_layers)  # holds every shared layer
@@ -101,29 +119,61 @@ class FusedFrozen(pl.LightningModule):
         """The input pipeline: the networks see the same crops (their data_seed is the same)."""
         return self.members[0].augment
 
-    def member_losses(self, crops: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def active(self) -> list[int]:
+        """The networks still training (not diverged)."""
+        return [i for i in range(len(self.members)) if i not in self.diverged]
+
+    def member_losses(self, crops: torch.Tensor, labels: torch.Tensor) -> dict[int, torch.Tensor]:
         outputs = self.shared(crops)
-        return torch.stack([F.cross_entropy(self.member_logits(i, outputs), labels) for i in range(len(self.members))])
+        return {i: F.cross_entropy(self.member_logits(i, outputs), labels) for i in self.active()}
 
     def training_loss(self, crops: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The loss a training step minimises (the bench's model-only step): the sum of the networks' losses."""
-        return self.member_losses(crops, labels).sum()
+        """The loss a training step minimises (the bench's model-only step): the sum of the networks' losses,
+        so each network's gradient is its own loss's."""
+        return torch.stack(list(self.member_losses(crops, labels).values())).sum()
+
+    def on_fit_start(self):
+        # The Trainer's divergence check would stop the group on any network's loss: each network gets its own.
+        stop = next(callback for callback in self.trainer.callbacks if isinstance(callback, StopOnDivergence))
+        self.trainer.callbacks.remove(stop)
+        self.checks = [copy.deepcopy(stop) for _ in self.members]
 
     def training_step(self, batch, batch_idx):
         images, labels = batch
-        losses = self.member_losses(self.augment(images, train=True), labels)
+        self.step_losses = self.member_losses(self.augment(images, train=True), labels)
+        losses = torch.stack(list(self.step_losses.values()))
         log_training_loss(self, losses.mean())
-        return losses.sum()  # non-finite if any network's loss is (run/divergence.py)
+        return losses.sum()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        for i, loss in self.step_losses.items():
+            self.check(i, lambda stop: stop.add(loss, self.trainer.global_step))
+
+    def on_train_end(self):
+        for i in self.active():
+            self.check(i, lambda stop: stop.check(self.trainer.global_step))
+
+    def check(self, i: int, read) -> None:
+        """Network i's divergence check (`read`: buffer its loss, or read the buffer back); a diverged
+        network gets its failed.json and leaves the group, unless it was the last one training."""
+        try:
+            read(self.checks[i])
+        except TrainingDiverged as err:
+            spec, run_dir = self.runs[i]
+            record_failure(spec, run_dir, err)
+            self.diverged.add(i)
+            if not self.active():
+                raise
 
     def validation_step(self, batch, batch_idx):
         images, labels = batch
         outputs = self.shared(self.augment(images, train=False))
-        for i, member in enumerate(self.members):
-            member.score(self.member_logits(i, outputs), labels)
+        for i in self.active():
+            self.members[i].score(self.member_logits(i, outputs), labels)
 
     def on_validation_epoch_end(self):
         step = None if self.trainer.sanity_checking else self.trainer.global_step
-        for member in self.members:
+        for member in map(self.members.__getitem__, self.active()):
             top1, _ = member.close_validation(step)
             self.log(f"val/top1_k{member.frozen_layers}", top1)
         if step is not None:
@@ -145,10 +195,12 @@ class FusedFrozen(pl.LightningModule):
         members = [{} for _ in self.members]
         for member, saved in zip(self.members, members):
             member.on_save_checkpoint(saved)
-        checkpoint.update(members=members, streams=self.streams, validated_at_step=self.validated_at_step)
+        checkpoint.update(members=members, streams=self.streams, validated_at_step=self.validated_at_step,
+                          diverged=sorted(self.diverged))
 
     def on_load_checkpoint(self, checkpoint):
         for member, saved in zip(self.members, checkpoint["members"]):
             member.on_load_checkpoint(saved)
         self.streams = checkpoint["streams"]
         self.validated_at_step = checkpoint["validated_at_step"]
+        self.diverged = set(checkpoint.get("diverged", []))

@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from transfer_lab.io import owner_alive, read_json
+from transfer_lab.io import append_jsonl, owner_alive, read_json
 from transfer_lab.layout import FAILED_FILE, RUNNING_FILE
 from transfer_lab.run.record import RECORD_FILES, outcome
 from transfer_lab.runname import network_name
@@ -136,9 +136,9 @@ class JobLine:
         results = self.result if isinstance(self.result, list) else [self.result] if self.result is not None else []
         trained = [r for r in results if r.get("finished_at", 0) >= self.started]  # trained here, not "already done"
         if trained:
-            with open(times_path(manifest_path), "a") as f:  # short lines: appends do not interleave
-                for _ in trained:  # networks trained side by side share the job's time
-                    f.write(json.dumps({"network": job.get("network") if job else None, "seconds": seconds / len(trained)}) + "\n")
+            # Networks trained side by side share the job's time.
+            measured = {"network": job.get("network") if job else None, "seconds": seconds / len(trained)}
+            append_jsonl(times_path(manifest_path), [measured] * len(trained))
         if len(results) > 1:
             results.sort(key=lambda r: r["k"])
             name = network_name(results[0]["series"], ",".join(str(r["k"]) for r in results))
