@@ -58,14 +58,26 @@ def cli_env(env: dict | None = None) -> dict:
 
 def run_cli(*overrides: str, root: Path, cwd: Path = REPO, env: dict | None = None, fast: bool = True):
     """`python -m transfer_lab OVERRIDES paths.root=ROOT`; returns the CompletedProcess."""
-    return subprocess.run(cli_command(*overrides, root=root, fast=fast), cwd=cwd, env=cli_env(env),
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        cli_command(*overrides, root=root, fast=fast),
+        cwd=cwd,
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def start_cli(*overrides: str, root: Path) -> subprocess.Popen:
     """The same command as run_cli, started in the background (stdout and stderr piped)."""
-    return subprocess.Popen(cli_command(*overrides, root=root), cwd=REPO, env=cli_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        cli_command(*overrides, root=root),
+        cwd=REPO,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def only(pattern: str, root: Path) -> Path:
@@ -78,7 +90,10 @@ def only(pattern: str, root: Path) -> Path:
 def shared_a_device_at_once(runs: list[dict]) -> bool:
     """Whether two of these result records trained on the same device at overlapping times."""
     return any(
-        a is not b and a["device"] == b["device"] and a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
+        a is not b
+        and a["device"] == b["device"]
+        and a["started_at"] < b["finished_at"]
+        and b["started_at"] < a["finished_at"]
         for a in runs
         for b in runs
     )
@@ -115,7 +130,9 @@ SMALL_IMAGENET = ["data=imagenet", "data.image_size=80", "data.crop_size=67"]
 def prepare_cli(*overrides: str, workers: int = 2, timeout: int = 300):
     """`python -m transfer_lab.prepare --no-progress OVERRIDES`; returns the CompletedProcess."""
     cmd = [sys.executable, "-m", "transfer_lab.prepare", "--no-progress", f"--workers={workers}", *overrides]
-    return subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        cmd, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,10 @@ def trained(root: Path) -> dict[str, tuple[dict, dict]]:
     out = {}
     for path in root.glob("runs/**/result.json"):
         result = json.loads(path.read_text())
-        out[result["series"]] = (result, torch.load(path.parent / "checkpoints" / "last.ckpt", map_location="cpu",
-                                                    weights_only=False)["state_dict"])
+        out[result["series"]] = (
+            result,
+            torch.load(path.parent / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"],
+        )
     return out
 
 

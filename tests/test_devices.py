@@ -17,7 +17,9 @@ def probe(jobs: int | None, slurm: dict | None = None) -> tuple[float, int]:
     if jobs is not None:
         env[PARALLEL_JOBS_ENV] = str(jobs)
     env.update(slurm or {})
-    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     return float(out[0]), int(out[1])
 
 

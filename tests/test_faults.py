@@ -13,13 +13,18 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import FAST, ONE_WORKER, REPO, start_cli
 
 pytestmark = pytest.mark.slow  # real processes, killed and restarted
 
 # Long enough to be interrupted (~200 steps), checkpointed every 5 steps.
-SLOW = ["recipe.max_epochs=-1", "recipe.max_steps=200", "recipe.checkpoint_every_n_steps=5", "recipe.val_check_interval=100", "trainer.limit_val_batches=2"]
+SLOW = [
+    "recipe.max_epochs=-1",
+    "recipe.max_steps=200",
+    "recipe.checkpoint_every_n_steps=5",
+    "recipe.val_check_interval=100",
+    "trainer.limit_val_batches=2",
+]
 
 
 def wait_for_checkpoint(root: Path, proc: subprocess.Popen, timeout: float = 120) -> Path:
@@ -82,10 +87,14 @@ def test_kill_9_then_the_process_waiting_for_the_run_takes_over_and_ends_like_an
     holding.finish()
     step_at_kill = torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]
     assert 0 < step_at_kill < 200
-    assert [p.name for p in checkpoint.parent.iterdir()] == ["last.ckpt"]  # both schedules keep one file, the one resumed from
+    assert [p.name for p in checkpoint.parent.iterdir()] == [
+        "last.ckpt"
+    ]  # both schedules keep one file, the one resumed from
 
     assert waiting.finish() == 0, waiting.text[-3000:]
-    assert "taking over baseA (baseA-" in waiting.text and f"process {holder.pid} on" in waiting.text  # the base-store lock
+    assert (
+        "taking over baseA (baseA-" in waiting.text and f"process {holder.pid} on" in waiting.text
+    )  # the base-store lock
     assert "resuming baseA" in waiting.text
     result = result_of(root, "baseA")
     assert result["status"] == "completed" and result["steps"] == 200
@@ -101,13 +110,17 @@ def test_two_processes_given_the_same_run_train_it_once_and_a_sweep_moves_past_a
     same_run = [Lines(start_cli("+exp=anb", "k=3", *hold, root=root)) for _ in range(2)]
     deadline = time.time() + 120
     while not any("training baseA" in p.text for p in same_run):
-        assert time.time() < deadline and all(p.proc.poll() is None for p in same_run), [p.text[-2000:] for p in same_run]
+        assert time.time() < deadline and all(p.proc.poll() is None for p in same_run), [
+            p.text[-2000:] for p in same_run
+        ]
         time.sleep(0.05)
     sweep = Lines(start_cli("-m", "+exp=grid", "run=AnB_k3", ONE_WORKER, *hold, root=root))
     processes = [*same_run, sweep]
     assert [p.finish() for p in processes] == [0, 0, 0], [p.text[-2000:] for p in processes]
 
-    assert re.search(r"^AnB_k3: skipped: AnB_k3 is being trained by process \d+ on ", sweep.text, flags=re.MULTILINE), sweep.text
+    assert re.search(r"^AnB_k3: skipped: AnB_k3 is being trained by process \d+ on ", sweep.text, flags=re.MULTILINE), (
+        sweep.text
+    )
     texts = "".join(p.text for p in same_run)
     assert texts.count("training baseA") == 1
     assert len(re.findall(r"^waiting for AnB_k3 ", texts, flags=re.MULTILINE)) == 1, texts
@@ -152,8 +165,14 @@ def test_a_full_disk_fails_clearly_and_leaves_completed_files_intact(cli, root):
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
     # ulimit -f: writes past 100 KiB fail with EFBIG (Python ignores SIGXFSZ), like a full disk.
     cmd = f"ulimit -f 100; exec {sys.executable} -m transfer_lab +exp=base half=B paths.root={root} {' '.join(FAST)}"
-    done = subprocess.run(["bash", "-c", cmd], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "WANDB_MODE": "offline"})
+    done = subprocess.run(
+        ["bash", "-c", cmd],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "WANDB_MODE": "offline"},
+    )
     assert done.returncode == 2, done.stderr[-3000:]
     assert "cannot write" in done.stderr and "re-run the same command" in done.stderr
     assert {p: p.read_bytes() for p in before} == before

@@ -13,10 +13,10 @@ from transfer_lab.compose import compose_config
 from transfer_lab.data.datamodule import HalfDataModule
 from transfer_lab.data.loader import BatchLoader
 from transfer_lab.data.registry import load_dataset
-from transfer_lab.spec import spec_from_config
 from transfer_lab.data.splits import make_split
-from transfer_lab.synthetic_imagenet import write_tree
 from transfer_lab.run.build import build_module, build_trainer
+from transfer_lab.spec import spec_from_config
+from transfer_lab.synthetic_imagenet import write_tree
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -33,8 +33,16 @@ def test_frozen_transfer_trains_in_bf16_channels_last(imagenet_cache, tmp_path, 
     spec, half, module = transfer_setup(imagenet_cache, f"model.compile={str(compile).lower()}")
     assert spec.trainer["precision"] == "bf16-mixed"
     before = {name: p.detach().clone() for name, p in module.net.named_parameters()}
-    trainer = build_trainer(spec, [], max_steps=3, max_epochs=-1, limit_val_batches=0, logger=False,
-                            enable_checkpointing=False, default_root_dir=str(tmp_path))
+    trainer = build_trainer(
+        spec,
+        [],
+        max_steps=3,
+        max_epochs=-1,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        default_root_dir=str(tmp_path),
+    )
     trainer.fit(module, datamodule=HalfDataModule(half, 16, loader_threads=2))
     assert module.memory_format == torch.channels_last
     assert module.net.conv2.weight.is_contiguous(memory_format=torch.channels_last)
@@ -79,8 +87,16 @@ def test_the_gpu_loader_serves_the_cpu_loaders_batches_while_its_buffers_are_reu
 def test_the_cli_trains_from_the_cache_on_the_gpu(cli, imagenet_cache, tmp_path):
     root = tmp_path / "out"
     cache_dir = imagenet_cache["paths_root"] / "cache" / "imagenet-80px"
-    done = cli("+exp=anb", "k=3", *imagenet_cache["overrides"], f"data.cache_dir={cache_dir}",
-               "recipe.batch_size=16", "recipe.max_steps=4", "recipe.val_check_interval=2", root=root)
+    done = cli(
+        "+exp=anb",
+        "k=3",
+        *imagenet_cache["overrides"],
+        f"data.cache_dir={cache_dir}",
+        "recipe.batch_size=16",
+        "recipe.max_steps=4",
+        "recipe.val_check_interval=2",
+        root=root,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(next(root.glob("runs/imagenet/random-s0/AnB_k3/*/result.json")).read_text())
     assert result["steps"] == 4 and result["val_evaluations"] == 2
@@ -89,7 +105,9 @@ def test_the_cli_trains_from_the_cache_on_the_gpu(cli, imagenet_cache, tmp_path)
 
 def test_a_sweep_runs_each_job_on_a_gpu_it_holds_alone(cli, tmp_path):
     root = tmp_path / "out"
-    done = cli("-m", "+exp=base", "half=A,B", "seed=0,1", "recipe.max_steps=20", "recipe.val_check_interval=10", root=root)
+    done = cli(
+        "-m", "+exp=base", "half=A,B", "seed=0,1", "recipe.max_steps=20", "recipe.val_check_interval=10", root=root
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     runs = [json.loads(p.read_text()) for p in root.glob("runs/**/result.json")]
     assert len(runs) == 4
@@ -105,9 +123,19 @@ def test_the_issues_base_run_stays_finite_in_bf16(cli, tmp_path):
     write_tree(tree, classes=10, per_class=1000, val_per_class=10, size=64)
     prepared = prepare_cli("data=imagenet", f"data.root={tree}", f"paths.root={root}", workers=8)
     assert prepared.returncode == 0, prepared.stderr[-3000:]
-    done = cli("+exp=base", "half=B", "data=imagenet", "recipe=fast", f"data.root={tree}",
-               "recipe.max_steps=200", "recipe.val_check_interval=100", "trainer.log_every_n_steps=10",
-               "trainer.enable_progress_bar=false", root=root, fast=False)  # fast=True would add recipe=tiny
+    done = cli(
+        "+exp=base",
+        "half=B",
+        "data=imagenet",
+        "recipe=fast",
+        f"data.root={tree}",
+        "recipe.max_steps=200",
+        "recipe.val_check_interval=100",
+        "trainer.log_every_n_steps=10",
+        "trainer.enable_progress_bar=false",
+        root=root,
+        fast=False,
+    )  # fast=True would add recipe=tiny
     assert done.returncode == 0, done.stderr[-3000:]  # a non-finite loss would have stopped it (exit 2)
     run_dir = next(root.glob("runs/imagenet/random-s0/baseB/*"))
     result = json.loads((run_dir / "result.json").read_text())

@@ -24,7 +24,11 @@ def test_base_then_frozen_transfer_train_from_the_cache(cli, imagenet_cache):
     run_dir = only("runs/imagenet/random-s0/AnB_k5/*", root)
     result = json.loads((run_dir / "result.json").read_text())
     assert (result["dataset"], result["model"], result["recipe"], result["steps"]) == ("imagenet", "alexnet", "tiny", 4)
-    assert result["val_evaluations"] == 2 and 0.0 <= result["val_top1"] <= 1.0 and result["val_top1_best10_mean"] is not None
+    assert (
+        result["val_evaluations"] == 2
+        and 0.0 <= result["val_top1"] <= 1.0
+        and result["val_top1_best10_mean"] is not None
+    )
 
     split = json.loads((run_dir / "split.json").read_text())
     a, b = split["halves"]["A"], split["halves"]["B"]

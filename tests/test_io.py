@@ -4,11 +4,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from conftest import REPO
-from transfer_lab.io import append_jsonl, save_figure_file, write_csv_rows, write_json, write_text
+
+from transfer_lab.io import append_jsonl, write_csv_rows, write_text
 
 # Each writer replaces a small file with one of ~20 KiB: under `ulimit -f 8` (8 KiB; like a full disk, the
 # write past it fails with EFBIG, Python ignores SIGXFSZ) every one must fail and leave the old file.
@@ -48,9 +48,15 @@ def test_a_write_that_hits_a_full_disk_leaves_the_previous_file_complete(tmp_pat
     for name in WRITERS:
         (tmp_path / name).write_text('{"previous": "complete"}\n')
     # ulimit -f 8: this process cannot write a file over 8 KiB.
-    cmd = f"ulimit -f 8; exec {sys.executable} -c \"$0\" {tmp_path}"
-    done = subprocess.run(["bash", "-c", cmd, SCRIPT.format(writers=WRITERS)], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    cmd = f'ulimit -f 8; exec {sys.executable} -c "$0" {tmp_path}'
+    done = subprocess.run(
+        ["bash", "-c", cmd, SCRIPT.format(writers=WRITERS)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == [f"{name} OSError 27" for name in WRITERS]  # EFBIG: each hit the limit
     for name in WRITERS:

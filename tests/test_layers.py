@@ -10,21 +10,42 @@ from conftest import REPO
 # Layer of each module (by dotted-name prefix, longest first); a module may import its own layer and those below.
 # The entries are also the units of the package-level loop check.
 LAYERS = {
-    "transfer_lab.errors": 0, "transfer_lab.io": 0, "transfer_lab.devices": 0, "transfer_lab.layout": 0,
+    "transfer_lab.errors": 0,
+    "transfer_lab.io": 0,
+    "transfer_lab.devices": 0,
+    "transfer_lab.layout": 0,
     "transfer_lab.similarity.cka": 0,  # the math only (torch)
-    "transfer_lab.compose": 1, "transfer_lab.conf": 1,
-    "transfer_lab.spec": 2, "transfer_lab.study_key": 2, "transfer_lab.kinds": 2, "transfer_lab.runname": 2,
-    "transfer_lab.resolvers": 3, "transfer_lab.data": 3,
+    "transfer_lab.compose": 1,
+    "transfer_lab.conf": 1,
+    "transfer_lab.spec": 2,
+    "transfer_lab.study_key": 2,
+    "transfer_lab.kinds": 2,
+    "transfer_lab.runname": 2,
+    "transfer_lab.resolvers": 3,
+    "transfer_lab.data": 3,
     "transfer_lab.models": 4,
     "transfer_lab.run": 5,
     "transfer_lab.similarity": 6,
     "transfer_lab.study": 7,
-    "transfer_lab.console": 8, "transfer_lab.cli": 8, "transfer_lab.__main__": 8, "transfer_lab.sweep": 8, "hydra_plugins": 8,
-    "transfer_lab.report": 8, "transfer_lab.bench": 8, "transfer_lab.prepare": 8, "transfer_lab.synthetic_imagenet": 8,
+    "transfer_lab.console": 8,
+    "transfer_lab.cli": 8,
+    "transfer_lab.__main__": 8,
+    "transfer_lab.sweep": 8,
+    "hydra_plugins": 8,
+    "transfer_lab.report": 8,
+    "transfer_lab.bench": 8,
+    "transfer_lab.prepare": 8,
+    "transfer_lab.synthetic_imagenet": 8,
 }
 # The report reads records and specs, nothing that trains; it writes its files with io's atomic writers.
-REPORT_MAY_IMPORT = ("transfer_lab.report", "transfer_lab.spec", "transfer_lab.study_key", "transfer_lab.run.record",
-                     "transfer_lab.errors", "transfer_lab.io")
+REPORT_MAY_IMPORT = (
+    "transfer_lab.report",
+    "transfer_lab.spec",
+    "transfer_lab.study_key",
+    "transfer_lab.run.record",
+    "transfer_lab.errors",
+    "transfer_lab.io",
+)
 
 
 def modules() -> dict[str, Path]:
@@ -73,7 +94,7 @@ def loops_in(graph: dict[str, set[str]]) -> list[str]:
 
     def visit(module: str, trail: list[str]) -> None:
         if module in visiting:
-            loops.append(" -> ".join(trail[trail.index(module):] + [module]))
+            loops.append(" -> ".join(trail[trail.index(module) :] + [module]))
             return
         if module in done:
             return
@@ -90,7 +111,9 @@ def loops_in(graph: dict[str, set[str]]) -> list[str]:
 
 def test_no_import_loop():
     named = modules()
-    graph = {m: {n for _, n in package_imports(p) if n in named and n != m} for m, p in named.items() if m != "transfer_lab"}
+    graph = {
+        m: {n for _, n in package_imports(p) if n in named and n != m} for m, p in named.items() if m != "transfer_lab"
+    }
     loops = loops_in(graph)
     assert not loops, loops
 
@@ -101,7 +124,9 @@ def test_no_import_loop_between_packages():
     graph: dict[str, set[str]] = {}
     for module, path in modules().items():
         if module != "transfer_lab":
-            graph.setdefault(unit(module), set()).update(unit(n) for _, n in package_imports(path) if unit(n) != unit(module))
+            graph.setdefault(unit(module), set()).update(
+                unit(n) for _, n in package_imports(path) if unit(n) != unit(module)
+            )
     loops = loops_in(graph)
     assert not loops, loops
 

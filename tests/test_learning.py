@@ -11,8 +11,8 @@ are caught by the layer checks below, not by the floors.
 
 import pytest
 import torch
-
 from conftest import spec_of
+
 from transfer_lab import study
 from transfer_lab.models.alexnet import LAYER_NAMES
 
@@ -24,8 +24,15 @@ SEED = 0
 STEPS = 100
 K = 3  # layers copied from base A: conv1-3
 FLOORS = {"base": 0.35, "frozen": 0.35, "fine-tuned": 0.35, "probe": 0.6}
-SHORT = ["recipe=tiny", f"recipe.max_steps={STEPS}", "recipe.max_epochs=100", "recipe.val_check_interval=null",
-         "recipe.batch_size=32", "trainer.enable_progress_bar=false", "logger=none"]
+SHORT = [
+    "recipe=tiny",
+    f"recipe.max_steps={STEPS}",
+    "recipe.max_epochs=100",
+    "recipe.val_check_interval=null",
+    "recipe.batch_size=32",
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+]
 
 
 def run(root, *overrides: str) -> dict:
@@ -47,9 +54,14 @@ def learned(tmp_path_factory) -> dict:
 
 def frozen_layers_of(result: dict) -> dict[str, torch.Tensor]:
     """Layers 1..K of the network a transfer ended with (its last checkpoint)."""
-    state = torch.load(f"{result['run_dir']}/checkpoints/last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
-    return {key.removeprefix("net."): value for key, value in state.items()
-            if key.startswith("net.") and key.split(".")[1] in LAYER_NAMES[:K]}
+    state = torch.load(f"{result['run_dir']}/checkpoints/last.ckpt", map_location="cpu", weights_only=False)[
+        "state_dict"
+    ]
+    return {
+        key.removeprefix("net."): value
+        for key, value in state.items()
+        if key.startswith("net.") and key.split(".")[1] in LAYER_NAMES[:K]
+    }
 
 
 @pytest.mark.parametrize("name", FLOORS)

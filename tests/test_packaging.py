@@ -14,8 +14,21 @@ pytestmark = pytest.mark.slow  # builds and installs the package
 def test_non_editable_install_runs_from_another_directory(tmp_path):
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(REPO)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     assert (site / "transfer_lab" / "conf" / "config.yaml").exists()
     assert (site / "transfer_lab" / "data" / "animalfashion20.npz").exists()
@@ -24,7 +37,11 @@ def test_non_editable_install_runs_from_another_directory(tmp_path):
     env = {"PYTHONPATH": str(site)}
     where = subprocess.run(
         [sys.executable, "-c", "import transfer_lab; print(transfer_lab.__file__)"],
-        cwd=workdir, env={**os.environ, **env}, capture_output=True, text=True, check=True,
+        cwd=workdir,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert where.stdout.startswith(str(site))  # the installed copy, not the repo
 

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import SMALL_IMAGENET, prepare_cli
+
 from transfer_lab.synthetic_imagenet import write_tree
 
 
@@ -57,5 +57,8 @@ def test_training_without_a_cache_stops_with_the_prepare_command(cli, root, tmp_
     write_tree(tree, classes=2, per_class=2, val_per_class=1, size=32)
     done = cli("+exp=base", "half=A", *SMALL_IMAGENET, f"data.root={tree}", root=root)
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
-    assert f"with: python -m transfer_lab.prepare data=imagenet data.root={tree} data.image_size=80 data.cache_dir={root}/cache/imagenet-80px" in done.stderr
+    assert (
+        f"with: python -m transfer_lab.prepare data=imagenet data.root={tree} data.image_size=80 data.cache_dir={root}/cache/imagenet-80px"
+        in done.stderr
+    )
     assert not root.exists()

@@ -5,12 +5,11 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from conftest import ONE_WORKER, QUICK
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from conftest import ONE_WORKER, QUICK
 
 from transfer_lab.models.alexnet import LAYER_NAMES
-
 
 
 def run_of(root: Path, series: str) -> Path:
@@ -43,7 +42,9 @@ def test_random_filters_stay_at_their_init_on_all_classes_and_are_reported(cli, 
     for name in LAYER_NAMES:
         key = f"{name}.weight"
         if name in LAYER_NAMES[:3]:
-            assert torch.equal(trained[key], init[key]) and torch.equal(trained[f"{name}.bias"], init[f"{name}.bias"]), name
+            assert torch.equal(trained[key], init[key]) and torch.equal(
+                trained[f"{name}.bias"], init[f"{name}.bias"]
+            ), name
             assert not torch.equal(trained[key], normal[key]), f"{name} equals the trained network's"
         else:
             assert not torch.equal(trained[key], init[key]), f"{name} did not train"

@@ -43,7 +43,9 @@ def test_the_base_key_changes_with_what_defines_the_base(override):
     assert spec("+exp=base", "half=A").config_hash != spec("+exp=base", "half=A", override).config_hash
 
 
-@pytest.mark.parametrize("override", ["data.path=/elsewhere/af20.npz", "trainer.log_every_n_steps=1", "paths.root=/tmp/x"])
+@pytest.mark.parametrize(
+    "override", ["data.path=/elsewhere/af20.npz", "trainer.log_every_n_steps=1", "paths.root=/tmp/x"]
+)
 def test_the_base_key_ignores_where_files_live_and_how_runs_are_logged(override):
     assert spec("+exp=base", "half=A").config_hash == spec("+exp=base", "half=A", override).config_hash
 
@@ -117,7 +119,9 @@ def test_images_per_class_name_the_run_and_enter_its_hash_but_not_its_source_bas
     assert scarce.config_hash != full.config_hash != spec("+exp=anb", "k=3", "data.target_per_class=5").config_hash
     assert scarce.run_name.split("/")[2] == "AnB_k3_n10"
     # The source base is trained on its full half: the same stored base as without the setting.
-    assert scarce.base_spec("A").config_hash == full.base_spec("A").config_hash == spec("+exp=base", "half=A").config_hash
+    assert (
+        scarce.base_spec("A").config_hash == full.base_spec("A").config_hash == spec("+exp=base", "half=A").config_hash
+    )
     assert "target_per_class" not in full.identity()["data"]  # unset: hashes of runs stored before it existed hold
 
 
@@ -168,8 +172,9 @@ def test_a_study_pools_seeds_split_seeds_and_the_runs_own_network(override):
     assert [transfer.study for transfer in transfers] == [study] * 3
 
 
-@pytest.mark.parametrize("override",
-                         ["recipe.batch_size=64", "recipe.max_epochs=4", "model.net.dropout=0.3", "recipe=tiny"])
+@pytest.mark.parametrize(
+    "override", ["recipe.batch_size=64", "recipe.max_epochs=4", "model.net.dropout=0.3", "recipe=tiny"]
+)
 def test_every_setting_that_changes_training_makes_a_study_of_its_own(override):
     default, changed = spec("+exp=base", "half=B").study, spec("+exp=base", "half=B", override).study
     assert changed != default and changed.settings != default.settings and changed.wandb_group != default.wandb_group

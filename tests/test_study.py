@@ -12,9 +12,19 @@ from transfer_lab.run.store import BaseStore
 from transfer_lab.spec import RunSpec
 from transfer_lab.study import base_network, run, train_base
 
-BASE = RunSpec(kind="base", target="A", source=None, k=0, freeze=False, seed=0, auto_base=True,
-               data={"name": "animalfashion", "path": None}, split={"name": "random", "seed": 0},
-               model={"name": "m"}, recipe={"name": "r"})
+BASE = RunSpec(
+    kind="base",
+    target="A",
+    source=None,
+    k=0,
+    freeze=False,
+    seed=0,
+    auto_base=True,
+    data={"name": "animalfashion", "path": None},
+    split={"name": "random", "seed": 0},
+    model={"name": "m"},
+    recipe={"name": "r"},
+)
 
 
 def test_a_run_already_done_is_returned_without_training(tmp_path, capsys):
@@ -32,7 +42,9 @@ def test_a_missing_base_without_auto_base_names_the_command_that_trains_it(tmp_p
 
 def test_a_stored_base_whose_run_folder_is_gone_gets_its_result_json_back(tmp_path):
     spec, store = replace(BASE, root=str(tmp_path)), BaseStore(tmp_path)
-    store.publish(spec, {"conv1.weight": torch.ones(2)}, torch.zeros(1, 2, 2), {"config_hash": spec.config_hash, "val_top1": 0.25})
+    store.publish(
+        spec, {"conv1.weight": torch.ones(2)}, torch.zeros(1, 2, 2), {"config_hash": spec.config_hash, "val_top1": 0.25}
+    )
     run_dir = tmp_path / "runs" / spec.run_name
     assert train_base(spec, run_dir, store, {})["val_top1"] == 0.25
     assert read_json(run_dir / "result.json")["val_top1"] == 0.25  # the report finds runs by it

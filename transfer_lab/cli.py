@@ -13,16 +13,22 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.plugins import Plugins
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from hydra_plugins.transfer_lab_sweeper.study_sweeper import StudySweeper
 from omegaconf import DictConfig
 
+from hydra_plugins.transfer_lab_sweeper.study_sweeper import StudySweeper
 from transfer_lab.console import (
-    check_writable, closing_line, fail, one_line_error, quiet_imports, quiet_libraries, wants_verbose,
+    check_writable,
+    closing_line,
+    fail,
+    one_line_error,
+    quiet_imports,
+    quiet_libraries,
+    wants_verbose,
 )
 from transfer_lab.errors import ConfigError
 from transfer_lab.kinds import kind_of
@@ -37,7 +43,9 @@ def config_groups() -> dict[str, list[str]]:
     """The options of each of the package's config groups (conf/<group>/<option>.yaml); Hydra's own are Hydra's."""
     conf = resources.files("transfer_lab.conf")
     return {
-        group.name: sorted(option.name.removesuffix(".yaml") for option in group.iterdir() if option.name.endswith(".yaml"))
+        group.name: sorted(
+            option.name.removesuffix(".yaml") for option in group.iterdir() if option.name.endswith(".yaml")
+        )
         for group in conf.iterdir()
         if group.is_dir() and group.name != "hydra" and not group.name.startswith("_")
     }
@@ -123,7 +131,11 @@ def main(cfg: DictConfig) -> dict:
     stopped = None
     with JobLine(run_dir) as line:
         try:
-            result = run_fused(members, base_command(spec)) if members else run(spec, run_dir, base_command(spec), wait=not in_sweep)
+            result = (
+                run_fused(members, base_command(spec))
+                if members
+                else run(spec, run_dir, base_command(spec), wait=not in_sweep)
+            )
         except HeldElsewhere as err:  # a sweep moves on; the holder finishes the run
             line.skipped = str(err)
             return {"status": "skipped", "reason": str(err)}

@@ -55,8 +55,10 @@ def check_writable(root: str) -> None:
     try:
         Path(tempfile.mkdtemp(dir=path)).rmdir()
     except OSError as err:
-        fail(f"paths.root={root} cannot be created: {path} does not accept new folders ({err.strerror or err}): "
-             f"choose another with paths.root=DIR")
+        fail(
+            f"paths.root={root} cannot be created: {path} does not accept new folders ({err.strerror or err}): "
+            f"choose another with paths.root=DIR"
+        )
 
 
 def command_line(program: str, argv: list[str] | None) -> str:
@@ -84,7 +86,11 @@ def quiet_libraries() -> None:
 def closing_line(result: dict, result_path) -> str:
     """A single run's last line: what it was, how it scored, on how many threads, where its record is."""
     threads = result.get("cpu_threads", "?")
-    where = f"GPU {result['gpu_slot']}" if result.get("gpu_slot") is not None else f"{threads} CPU thread{'' if threads == 1 else 's'}"
+    where = (
+        f"GPU {result['gpu_slot']}"
+        if result.get("gpu_slot") is not None
+        else f"{threads} CPU thread{'' if threads == 1 else 's'}"
+    )
     k = "" if result.get("k") in (0, None) else f" k={result['k']}"
     logged = f"; W&B {result['wandb_run']}" if result.get("wandb_run") else ""
     return f"{result['series']}{k}: {outcome(result)} ({where}); {result_path}{logged}"

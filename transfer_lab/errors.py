@@ -8,7 +8,9 @@ class ConfigError(ValueError):
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite; `record` holds what failed.json keeps of it."""
 
-    def __init__(self, step: int, loss: float, last_finite: tuple[int, float] | None, stopped_at: int, suggestions: list[str]):
+    def __init__(
+        self, step: int, loss: float, last_finite: tuple[int, float] | None, stopped_at: int, suggestions: list[str]
+    ):
         self.record = {
             "diverged_at_step": step,
             "stopped_at_step": stopped_at,
@@ -17,5 +19,9 @@ class TrainingDiverged(RuntimeError):
             "last_finite_loss": last_finite[1] if last_finite else None,
             "suggestions": suggestions,
         }
-        before = f"last finite loss {last_finite[1]:.4g} at step {last_finite[0]}" if last_finite else "no finite loss before it"
+        before = (
+            f"last finite loss {last_finite[1]:.4g} at step {last_finite[0]}"
+            if last_finite
+            else "no finite loss before it"
+        )
         super().__init__(f"training diverged: loss {loss} at step {step} ({before}); try {' or '.join(suggestions)}")

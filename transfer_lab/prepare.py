@@ -11,8 +11,8 @@ import sys
 
 from tqdm import tqdm
 
-from transfer_lab.console import command_line, fail
 from transfer_lab.compose import compose_config, data_config
+from transfer_lab.console import command_line, fail
 from transfer_lab.data import cache, imagenet
 from transfer_lab.errors import ConfigError
 
@@ -29,7 +29,9 @@ class ProgressBars:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            self.bar = tqdm(total=total, initial=done, desc=stage, unit="img", disable=not self.enabled, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total, initial=done, desc=stage, unit="img", disable=not self.enabled, dynamic_ncols=True
+            )
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -39,7 +41,9 @@ class ProgressBars:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m transfer_lab.prepare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="decoding processes (default: all CPU cores)")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count(), help="decoding processes (default: all CPU cores)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, batch jobs)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. data=imagenet data.root=/data/ILSVRC2012")
     args = parser.parse_args(argv)
@@ -56,12 +60,20 @@ def main(argv: list[str] | None = None) -> None:
         folder = imagenet.cache_dir(data)
         counts = {phase: len(files) for phase, (files, _) in tree.phases.items()}
         gigabytes = sum(counts.values()) * 3 * size * size / 1e9
-        print(f"{tree.root} ({tree.layout} layout): {len(tree.wnids)} classes, {counts['train']} train + {counts['val']} val files"
-              f" -> {folder} ({size} px, {gigabytes:.2f} GB), {args.workers} workers", file=sys.stderr)
+        print(
+            f"{tree.root} ({tree.layout} layout): {len(tree.wnids)} classes, {counts['train']} train + {counts['val']} val files"
+            f" -> {folder} ({size} px, {gigabytes:.2f} GB), {args.workers} workers",
+            file=sys.stderr,
+        )
         manifest = cache.write_cache(
-            folder, tree.root, tree.phases, len(tree.wnids), size,
+            folder,
+            tree.root,
+            tree.phases,
+            len(tree.wnids),
+            size,
             meta={"root": str(tree.root), "layout": tree.layout, "wnids": tree.wnids},
-            workers=args.workers, report=bars,
+            workers=args.workers,
+            report=bars,
         )
     except (ConfigError, cache.VerifyError) as err:
         bars.close()

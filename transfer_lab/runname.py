@@ -19,7 +19,9 @@ def parse_run(run: str) -> dict[str, Any]:
     match = run_pattern().match(str(run))
     if match is None:
         forms = [kind.run_forms for kind in KINDS.values() if kind.run_pattern]
-        raise ConfigError(f"run={run!r} is not a run name: use {', '.join(forms[:-1])} or {forms[-1]}, e.g. run=AnB+_k3")
+        raise ConfigError(
+            f"run={run!r} is not a run name: use {', '.join(forms[:-1])} or {forms[-1]}, e.g. run=AnB+_k3"
+        )
     kind = next(kind for kind in KINDS.values() if kind.run_pattern and re.fullmatch(kind.run_pattern, match.string))
     return kind.parse(match)
 

@@ -78,7 +78,8 @@ class RunSpec:
     def identity(self) -> dict[str, Any]:
         """What determines the result of the run (hashed); not where files live or how it is logged."""
         data = {
-            key: value for key, value in self.data.items()
+            key: value
+            for key, value in self.data.items()
             if key not in DATA_LOCATION_KEYS and not (key in UNSET_UNHASHED_DATA_KEYS and value is None)
         }
         model = {key: value for key, value in self.model.items() if key not in MODEL_SPEED_KEYS}
@@ -147,8 +148,14 @@ class RunSpec:
     @property
     def study(self) -> StudyKey:
         """The study this run belongs to (its records hold it: StudyKey.record_fields)."""
-        return StudyKey(self.data["name"], split_label(self.split), self.model["name"], self.recipe["name"],
-                        self.target_per_class, stable_hash(self.study_config)[:8])
+        return StudyKey(
+            self.data["name"],
+            split_label(self.split),
+            self.model["name"],
+            self.recipe["name"],
+            self.target_per_class,
+            stable_hash(self.study_config)[:8],
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,7 +195,9 @@ def check_common(cfg: DictConfig, choice: dict[str, Any]) -> None:
     schema's errors are several lines of OmegaConf internals, these are one line that says what to type."""
     freeze = choice["freeze"]
     if not isinstance(freeze, bool):
-        raise ConfigError(f"freeze={freeze!r} is not a boolean: use freeze=true (frozen, AnB) or freeze=false (fine-tuned, AnB+)")
+        raise ConfigError(
+            f"freeze={freeze!r} is not a boolean: use freeze=true (frozen, AnB) or freeze=false (fine-tuned, AnB+)"
+        )
     seed = cfg.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"seed={seed!r} is not an integer: use e.g. seed=0")

@@ -7,9 +7,9 @@ for the first and then find it done, or, in a sweep (wait=False), move on to its
 """
 
 import sys
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from hydra.utils import get_method
 
@@ -91,8 +91,10 @@ def run_fused(members: list[tuple[RunSpec, Path]], rebuild_command: str = "") ->
 def train(spec: RunSpec, run_dir: Path, store: BaseStore, rebuild_command: str) -> dict:
     """Run `spec` in run_dir the way its kind runs (kinds/: its runner), with the base networks it needs."""
     kind = kind_of(spec)
-    bases = {name: base_network(base, store, kind.base_command(rebuild_command, base))
-             for name, base in kind.bases(spec).items()}
+    bases = {
+        name: base_network(base, store, kind.base_command(rebuild_command, base))
+        for name, base in kind.bases(spec).items()
+    }
     return get_method(kind.runner)(spec, run_dir, store, bases)
 
 
@@ -112,7 +114,9 @@ def base_network(base_spec: RunSpec, store: BaseStore, rebuild_command: str) -> 
     if found is not None:
         return found
     if not base_spec.auto_base:
-        raise ConfigError(f"no base network {base_spec.series} in {store.dir} and auto_base=false: train it with: {rebuild_command}")
+        raise ConfigError(
+            f"no base network {base_spec.series} in {store.dir} and auto_base=false: train it with: {rebuild_command}"
+        )
     return stored_base(base_spec, run_folder(base_spec.root, base_spec.run_name), store, rebuild_command)
 
 

@@ -43,5 +43,8 @@ class StudyKey:
     @classmethod
     def of_record(cls, record: dict) -> "StudyKey":
         """The study a record names; "unknown" for a name it lacks, settings None when stored before them."""
-        return cls(*(record.get(key, "unknown") for key in STUDY_KEYS[:-1]), record.get("target_per_class"),
-                   record.get("study_settings"))
+        return cls(
+            *(record.get(key, "unknown") for key in STUDY_KEYS[:-1]),
+            record.get("target_per_class"),
+            record.get("study_settings"),
+        )

@@ -18,14 +18,25 @@ from PIL import Image
 
 from transfer_lab.data.imagenet import KAGGLE_DIR, VAL_SOLUTION
 
-
 # Class = (shape, fill) of the figure; colours, texture, position, size and rotation are drawn per
 # image from pools every class shares, so no single colour or pixel statistic tells a class.
 SHAPES = ("disc", "square", "triangle", "cross", "ring", "diamond")
 FILLS = ("solid", "horizontal stripes", "vertical stripes", "checks")
 PALETTE = np.array(
-    [[230, 60, 50], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
-     [70, 240, 240], [240, 50, 230], [250, 190, 190], [0, 128, 128], [170, 110, 40], [128, 128, 128]],
+    [
+        [230, 60, 50],
+        [60, 180, 75],
+        [255, 225, 25],
+        [0, 130, 200],
+        [245, 130, 48],
+        [145, 30, 180],
+        [70, 240, 240],
+        [240, 50, 230],
+        [250, 190, 190],
+        [0, 128, 128],
+        [170, 110, 40],
+        [128, 128, 128],
+    ],
     dtype=np.float32,
 )
 
@@ -117,18 +128,26 @@ def write_quirks(folder: Path, image: Image.Image) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m transfer_lab.synthetic_imagenet", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m transfer_lab.synthetic_imagenet", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("root", help="folder to write (data.root for prepare)")
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--per-class", type=int, default=20, help="training images per class")
     parser.add_argument("--val-per-class", type=int, default=5)
     parser.add_argument("--size", type=int, default=96, help="typical side in pixels (each image varies by +-25%%)")
     parser.add_argument("--layout", choices=("folders", "kaggle"), default="folders")
-    parser.add_argument("--quirks", action="store_true", help="add a CMYK, a grayscale, a PNG-named-.JPEG and an unreadable file")
+    parser.add_argument(
+        "--quirks", action="store_true", help="add a CMYK, a grayscale, a PNG-named-.JPEG and an unreadable file"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    wnids = write_tree(args.root, args.classes, args.per_class, args.val_per_class, args.size, args.layout, args.quirks, args.seed)
-    print(f"{args.root}: {len(wnids)} classes x ({args.per_class} train + {args.val_per_class} val) JPEGs, {args.layout} layout")
+    wnids = write_tree(
+        args.root, args.classes, args.per_class, args.val_per_class, args.size, args.layout, args.quirks, args.seed
+    )
+    print(
+        f"{args.root}: {len(wnids)} classes x ({args.per_class} train + {args.val_per_class} val) JPEGs, {args.layout} layout"
+    )
 
 
 if __name__ == "__main__":

@@ -16,13 +16,26 @@ from transfer_lab.models.module import TransferModule
 
 def bench(*args: str):
     cmd = [sys.executable, "-m", "transfer_lab.bench", *args]
-    return subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        cmd, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_bench_prints_and_writes_model_only_input_only_full_path_and_ratio_for_each_k(imagenet_cache, tmp_path):
     out = tmp_path / "bench.json"
     # Half B holds ~160 images: 10 batches of 16, so 1 + 12 steps cross an epoch boundary.
-    done = bench("--ks", "0,5", "--warmup", "1", "--steps", "12", "--out", str(out), *imagenet_cache["overrides"], "recipe.batch_size=16")
+    done = bench(
+        "--ks",
+        "0,5",
+        "--warmup",
+        "1",
+        "--steps",
+        "12",
+        "--out",
+        str(out),
+        *imagenet_cache["overrides"],
+        "recipe.batch_size=16",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     header = lines.index(next(line for line in lines if "model-only img/s" in line))
@@ -31,7 +44,10 @@ def test_bench_prints_and_writes_model_only_input_only_full_path_and_ratio_for_e
     assert lines[header].split()[-6:] == ["host", "ms/step", "device", "ms/step", "GFLOP/img", "MFU"]
     rows = [line.split() for line in lines[header + 1 : header + 3]]
     assert [row[:2] for row in rows] == [["0", "0"], ["5", "5"]]
-    assert [row[-1] for row in rows] == ["n/a", "n/a"] and [row[-3] for row in rows] == ["n/a", "n/a"]  # no GPU, no peak
+    assert [row[-1] for row in rows] == ["n/a", "n/a"] and [row[-3] for row in rows] == [
+        "n/a",
+        "n/a",
+    ]  # no GPU, no peak
 
     record = json.loads(out.read_text())
     assert record["device"].startswith("CPU") and record["timed_steps"] == 12
@@ -40,7 +56,9 @@ def test_bench_prints_and_writes_model_only_input_only_full_path_and_ratio_for_e
         assert row["model_only_images_per_s"] > 0 and row["full_path_images_per_s"] > 0
         # Which path is faster is a measurement (the benchmark prints it), not a property: the rates are only positive.
         assert row["input_only_images_per_s"] > 0
-        assert row["ratio"] == pytest.approx(row["full_path_images_per_s"] / row["model_only_images_per_s"], rel=0.01)  # rates rounded to 0.1
+        assert row["ratio"] == pytest.approx(
+            row["full_path_images_per_s"] / row["model_only_images_per_s"], rel=0.01
+        )  # rates rounded to 0.1
         assert row["host_ms_per_step"] > 0 and row["model_only_host_ms_per_step"] > 0
         assert row["device_ms_per_step"] is None and row["mfu"] is None and row["peak_bf16_tflops"] is None
         assert row["epoch_boundaries_crossed"] == 1
@@ -48,33 +66,77 @@ def test_bench_prints_and_writes_model_only_input_only_full_path_and_ratio_for_e
     assert base["train_gflop_per_image"] > frozen["train_gflop_per_image"] > 0  # no backward below layer 6
 
 
-@pytest.mark.parametrize("split", [["split=ratio", "split.source_classes=6"], ["split=classes", "split.A=[0,1,2]", "split.B=[5,6]"]])
+@pytest.mark.parametrize(
+    "split", [["split=ratio", "split.source_classes=6"], ["split=classes", "split.A=[0,1,2]", "split.B=[5,6]"]]
+)
 def test_the_bench_builds_the_half_of_any_split_as_a_run_does(imagenet_cache, tmp_path, split):
     out = tmp_path / "bench.json"
-    done = bench("--ks", "0", "--warmup", "1", "--steps", "1", "--out", str(out), *imagenet_cache["overrides"], *split, "recipe.batch_size=8")
+    done = bench(
+        "--ks",
+        "0",
+        "--warmup",
+        "1",
+        "--steps",
+        "1",
+        "--out",
+        str(out),
+        *imagenet_cache["overrides"],
+        *split,
+        "recipe.batch_size=8",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (row,) = json.loads(out.read_text())["rows"]
     assert 70 <= row["n_train_images"] <= 80  # 2 classes of 40 training images (class 0's unreadable file aside)
 
 
 def test_a_diverging_bench_stops_with_one_line_instead_of_printing_rates(imagenet_cache, tmp_path):
-    done = bench("--ks", "0", "--warmup", "1", "--steps", "4", "--out", str(tmp_path / "bench.json"), *imagenet_cache["overrides"],
-                 "recipe.batch_size=8", "recipe.optimizer.lr=1e6", "trainer.log_every_n_steps=2")
+    done = bench(
+        "--ks",
+        "0",
+        "--warmup",
+        "1",
+        "--steps",
+        "4",
+        "--out",
+        str(tmp_path / "bench.json"),
+        *imagenet_cache["overrides"],
+        "recipe.batch_size=8",
+        "recipe.optimizer.lr=1e6",
+        "trainer.log_every_n_steps=2",
+    )
     assert done.returncode == 2 and "training diverged" in done.stderr and "Traceback" not in done.stderr
     assert "model-only img/s" not in done.stdout and not (tmp_path / "bench.json").exists()
 
 
 def tiny_net_module(frozen_layers: int) -> TransferModule:
-    net = AlexNet(3, in_channels=1, input_size=8, widths=(2, 4, 4, 4, 4, 6, 6), kernels=(3,) * 5, strides=(1,) * 5,
-                  paddings=(1,) * 5, groups=(1, 2, 1, 2, 2), pools=(False,) * 5, lrns=(False,) * 5)
+    net = AlexNet(
+        3,
+        in_channels=1,
+        input_size=8,
+        widths=(2, 4, 4, 4, 4, 6, 6),
+        kernels=(3,) * 5,
+        strides=(1,) * 5,
+        paddings=(1,) * 5,
+        groups=(1, 2, 1, 2, 2),
+        pools=(False,) * 5,
+        lrns=(False,) * 5,
+    )
     return TransferModule(net, augment=None, optimizer=None, frozen_layers=frozen_layers)
 
 
 @pytest.mark.parametrize("frozen", [0, 2, 5])
 def test_the_training_flop_count_is_the_hand_computed_one(frozen):
     # 2 x multiply-adds of each layer on an 8 x 8 image (padding 1 keeps 8 x 8): 2 * out * in/groups * 3 * 3 * 64 ...
-    forward = [2 * 2 * 1 * 9 * 64, 2 * 4 * 1 * 9 * 64, 2 * 4 * 4 * 9 * 64, 2 * 4 * 2 * 9 * 64, 2 * 4 * 2 * 9 * 64,
-               2 * 256 * 6, 2 * 6 * 6, 2 * 6 * 3]  # ... and 2 * in * out for fc6 (4 x 8 x 8 inputs), fc7, fc8
+    forward = [
+        2 * 2 * 1 * 9 * 64,
+        2 * 4 * 1 * 9 * 64,
+        2 * 4 * 4 * 9 * 64,
+        2 * 4 * 2 * 9 * 64,
+        2 * 4 * 2 * 9 * 64,
+        2 * 256 * 6,
+        2 * 6 * 6,
+        2 * 6 * 3,
+    ]  # ... and 2 * in * out for fc6 (4 x 8 x 8 inputs), fc7, fc8
     trainable = forward[frozen:]
     # backward: weight and input gradients (2x forward) of each trainable layer, but no input
     # gradient for the first trainable one (its input needs none)
@@ -102,7 +164,9 @@ def test_bench_refuses_a_layer_count_outside_the_network(imagenet_cache):
 
 def test_loader_jobs_read_one_cache_at_once_and_report_their_aggregate_rate(imagenet_cache, tmp_path):
     out = tmp_path / "loaders.json"
-    done = bench("--loader-jobs", "2", "--steps", "3", "--out", str(out), *imagenet_cache["overrides"], "recipe.batch_size=16")
+    done = bench(
+        "--loader-jobs", "2", "--steps", "3", "--out", str(out), *imagenet_cache["overrides"], "recipe.batch_size=16"
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 input-only loaders at once, 3 batches each" in done.stdout
     jobs = json.loads(out.read_text())["loader_jobs"]

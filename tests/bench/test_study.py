@@ -19,7 +19,10 @@ def test_the_study_cost_prices_every_kind_of_job_of_the_grid(tmp_path):
     rows = {row["kind"]: row for row in study["rows"]}
     # The grid's 30 networks as its sweep launches them: 2 bases, 14 fine-tuned, 2 fused groups of 7 frozen.
     assert {kind: (row["jobs"], row["networks_per_job"]) for kind, row in rows.items()} == {
-        "base": (2, 1), "fine-tuned": (14, 1), "frozen k=1,2,3,4,5,6,7 (fused)": (2, 7)}
+        "base": (2, 1),
+        "fine-tuned": (14, 1),
+        "frozen k=1,2,3,4,5,6,7 (fused)": (2, 7),
+    }
     assert study["jobs"] == sum(row["jobs"] for row in rows.values()) == 18
     assert study["networks"] == sum(row["jobs"] * row["networks_per_job"] for row in rows.values()) == 30
     assert study["device_hours"] == pytest.approx(sum(row["device_hours"] for row in rows.values()))

@@ -27,12 +27,7 @@ def test_training_crops_are_shifted_or_mirrored_windows_of_the_padded_image():
     out = aug(x, train=True)
     assert out.shape == (64, 1, 28, 28)
     padded = torch.nn.functional.pad(x.float(), (2, 2, 2, 2))
-    windows = {
-        (top, left, flip)
-        for top in range(5)
-        for left in range(5)
-        for flip in (False, True)
-    }
+    windows = {(top, left, flip) for top in range(5) for left in range(5) for flip in (False, True)}
     seen = set()
     for i in range(64):
         for top, left, flip in windows:

@@ -27,7 +27,9 @@ def tree(tmp_path_factory):
 
 def write(folder: Path, tree, report=lambda stage, done, total: None, size: int = SIZE) -> dict:
     meta = {"root": str(tree.root), "layout": tree.layout, "wnids": tree.wnids}
-    return cache.write_cache(folder, tree.root, tree.phases, len(tree.wnids), size, meta, workers=1, chunk_images=CHUNK, report=report)
+    return cache.write_cache(
+        folder, tree.root, tree.phases, len(tree.wnids), size, meta, workers=1, chunk_images=CHUNK, report=report
+    )
 
 
 def data_config(folder: Path, tree) -> dict:
@@ -59,7 +61,9 @@ def test_the_cache_holds_the_decoded_images_labels_and_class_sums(straight, tree
     manifest = cache.read_manifest(straight)
     files, labels = tree.phases["train"]
     skipped = manifest["phases"]["train"]["skipped"]
-    assert [Path(s["file"]).name for s in skipped] == ["quirk_unreadable.JPEG"] and "UnidentifiedImageError" in skipped[0]["error"]
+    assert [Path(s["file"]).name for s in skipped] == ["quirk_unreadable.JPEG"] and "UnidentifiedImageError" in skipped[
+        0
+    ]["error"]
     assert manifest["phases"]["train"]["images"] == len(files) - 1 and manifest["phases"]["val"]["skipped"] == []
 
     dataset = load_imagenet(data_config(straight, tree))
@@ -82,7 +86,9 @@ def test_an_interrupted_prepare_resumes_and_ends_identical(tmp_path, straight, t
     with pytest.raises(KeyboardInterrupt):
         write(folder, tree, report=interrupt)
     assert cache.state(folder) == "partial" and not (folder / cache.MANIFEST).exists()
-    with pytest.raises(ConfigError, match="is incomplete .* finish it with: python -m transfer_lab.prepare data=imagenet"):
+    with pytest.raises(
+        ConfigError, match="is incomplete .* finish it with: python -m transfer_lab.prepare data=imagenet"
+    ):
         load_imagenet(data_config(folder, tree))
 
     resumed = stop_after(10**9)

@@ -8,8 +8,8 @@ import pytest
 
 from transfer_lab.data.cache import decode
 from transfer_lab.data.imagenet import load_imagenet, natural_flags, prepare_command, scan
-from transfer_lab.errors import ConfigError
 from transfer_lab.data.splits import make_split
+from transfer_lab.errors import ConfigError
 from transfer_lab.synthetic_imagenet import write_tree
 
 
@@ -98,7 +98,13 @@ def test_a_missing_root_is_named(root, message):
 
 
 def test_training_without_a_cache_stops_with_the_exact_prepare_command(trees, tmp_path):
-    data = {"name": "imagenet", "root": str(trees["folders"]), "cache_dir": str(tmp_path / "c"), "image_size": 80, "crop_size": 67}
+    data = {
+        "name": "imagenet",
+        "root": str(trees["folders"]),
+        "cache_dir": str(tmp_path / "c"),
+        "image_size": 80,
+        "crop_size": 67,
+    }
     with pytest.raises(ConfigError) as err:
         load_imagenet(data)
     command = f"python -m transfer_lab.prepare data=imagenet data.root={trees['folders']} data.image_size=80 data.cache_dir={tmp_path / 'c'}"

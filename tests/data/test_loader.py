@@ -31,7 +31,11 @@ def test_a_training_epoch_serves_full_batches_of_distinct_images_with_their_labe
     seen = []
     for batch_images, batch_labels in batches:
         ids = image_ids(batch_images)
-        assert batch_images.shape == (10, 3, 2, 2) and batch_images.dtype == torch.uint8 and batch_labels.dtype == torch.int64
+        assert (
+            batch_images.shape == (10, 3, 2, 2)
+            and batch_images.dtype == torch.uint8
+            and batch_labels.dtype == torch.int64
+        )
         assert ids == sorted(ids)  # sorted rows: forward reads through a memory-mapped file
         assert batch_labels.tolist() == [i % 7 for i in ids]
         seen += ids

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from transfer_lab.errors import ConfigError
 from transfer_lab.data.splits import make_split, random_halves, relabel
+from transfer_lab.errors import ConfigError
 from transfer_lab.spec import split_label
 
 NATURAL_20 = np.array([True] * 10 + [False] * 10)
@@ -51,10 +51,17 @@ def test_relabel_keeps_ascending_original_order():
     assert relabel(np.array([12, 3, 7, 3]), classes).tolist() == [2, 0, 1, 0]
 
 
-@pytest.mark.parametrize("num_classes, source, counts", [
-    (20, 18, (18, 2)), (20, 15, (15, 5)), (20, 0.9, (18, 2)), (1000, 990, (990, 10)), (1000, 900, (900, 100)),
-    (1000, 0.99, (990, 10)),
-])
+@pytest.mark.parametrize(
+    "num_classes, source, counts",
+    [
+        (20, 18, (18, 2)),
+        (20, 15, (15, 5)),
+        (20, 0.9, (18, 2)),
+        (1000, 990, (990, 10)),
+        (1000, 900, (900, 100)),
+        (1000, 0.99, (990, 10)),
+    ],
+)
 def test_ratio_splits_have_the_asked_counts_and_are_disjoint_and_complete(num_classes, source, counts):
     split = make_split("ratio", 0, np.zeros(num_classes, dtype=bool), source_classes=source)
     a, b = split.classes("A"), split.classes("B")
@@ -66,19 +73,25 @@ def test_a_ratio_split_is_seeded_and_an_equal_ratio_is_the_papers_random_split()
     ratio = make_split("ratio", 3, NATURAL_20, source_classes=10)
     assert ratio.halves == make_split("random", 3, NATURAL_20).halves
     assert ratio.halves == make_split("ratio", 3, NATURAL_20, source_classes=10).halves
-    assert make_split("ratio", 0, NATURAL_20, source_classes=15).halves != make_split("ratio", 1, NATURAL_20, source_classes=15).halves
+    assert (
+        make_split("ratio", 0, NATURAL_20, source_classes=15).halves
+        != make_split("ratio", 1, NATURAL_20, source_classes=15).halves
+    )
 
 
-@pytest.mark.parametrize("num_classes, source, message", [
-    (20, 19, "leaves 1 of 20 classes for the target"),
-    (1000, 999, "one class is not a classification task"),
-    (20, 20, "leaves 0 of 20 classes for the target"),
-    (20, 0, "leaves the source half without classes"),
-    (20, 0.01, "leaves the source half without classes"),  # rounds to 0 classes
-    (20, 1.5, "is not a class count or a fraction"),
-    (20, "???", "is not a class count or a fraction"),
-    (20, True, "is not a class count or a fraction"),
-])
+@pytest.mark.parametrize(
+    "num_classes, source, message",
+    [
+        (20, 19, "leaves 1 of 20 classes for the target"),
+        (1000, 999, "one class is not a classification task"),
+        (20, 20, "leaves 0 of 20 classes for the target"),
+        (20, 0, "leaves the source half without classes"),
+        (20, 0.01, "leaves the source half without classes"),  # rounds to 0 classes
+        (20, 1.5, "is not a class count or a fraction"),
+        (20, "???", "is not a class count or a fraction"),
+        (20, True, "is not a class count or a fraction"),
+    ],
+)
 def test_bad_ratio_splits_are_one_line_errors(num_classes, source, message):
     with pytest.raises(ConfigError, match=message) as err:
         make_split("ratio", 0, np.zeros(num_classes, dtype=bool), source_classes=source)
@@ -90,15 +103,18 @@ def test_a_classes_split_takes_the_lists_as_given():
     assert split.halves == {"A": (1, 3, 5), "B": (0, 19)}
 
 
-@pytest.mark.parametrize("a, b, message", [
-    ([0, 1], [1, 2], "share classes \\[1\\]"),
-    ([0, 20], [1], "not class indices 0..19"),
-    ([0, -1], [1], "not class indices 0..19"),
-    ([], [1, 2], "not a non-empty list"),
-    ([0, 1], "???", "not a non-empty list"),
-    ([0, 0], [1, 2], "lists a class twice"),
-    ([0, 1.5], [2, 3], "not class indices"),
-])
+@pytest.mark.parametrize(
+    "a, b, message",
+    [
+        ([0, 1], [1, 2], "share classes \\[1\\]"),
+        ([0, 20], [1], "not class indices 0..19"),
+        ([0, -1], [1], "not class indices 0..19"),
+        ([], [1, 2], "not a non-empty list"),
+        ([0, 1], "???", "not a non-empty list"),
+        ([0, 0], [1, 2], "lists a class twice"),
+        ([0, 1.5], [2, 3], "not class indices"),
+    ],
+)
 def test_bad_class_lists_are_one_line_errors(a, b, message):
     with pytest.raises(ConfigError, match=message):
         make_split("classes", 0, NATURAL_20, A=a, B=b)

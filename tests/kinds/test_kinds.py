@@ -6,16 +6,27 @@ from dataclasses import replace
 
 import pytest
 import yaml
+from conftest import REPO
 from hydra.utils import get_method
 
-from conftest import REPO
 from transfer_lab.errors import ConfigError
 from transfer_lab.kinds import KINDS, kind_named
 from transfer_lab.runname import network_name, parse_run
 from transfer_lab.spec import RunSpec
 
-SPEC = RunSpec(kind="transfer", target="B", source="A", k=3, freeze=False, seed=0, auto_base=True,
-               data={"name": "toy"}, split={"name": "random", "seed": 0}, model={"name": "m"}, recipe={"name": "r"})
+SPEC = RunSpec(
+    kind="transfer",
+    target="B",
+    source="A",
+    k=3,
+    freeze=False,
+    seed=0,
+    auto_base=True,
+    data={"name": "toy"},
+    split={"name": "random", "seed": 0},
+    model={"name": "m"},
+    recipe={"name": "r"},
+)
 
 
 def test_every_preset_chooses_a_registered_kind_and_every_kind_has_its_preset():
@@ -36,14 +47,25 @@ def test_every_kind_s_runner_is_a_function():
 @pytest.mark.parametrize("name", ["baseA", "AnB_k3", "BnB+_k5", "randomA_k3", "probeBnA_k5"])
 def test_a_run_name_parses_to_the_kind_whose_network_it_names(name):
     choice = parse_run(name)
-    spec = replace(SPEC, kind=choice["kind"], target=choice["target"] or choice["half"], source=choice["source"],
-                   k=choice["k"] or 0, freeze=choice.get("freeze", False))
+    spec = replace(
+        SPEC,
+        kind=choice["kind"],
+        target=choice["target"] or choice["half"],
+        source=choice["source"],
+        k=choice["k"] or 0,
+        freeze=choice.get("freeze", False),
+    )
     assert spec.network == name
 
 
 def test_the_series_of_each_kind():
     assert [replace(SPEC, kind=kind).series for kind in ("transfer", "probe", "random", "base", "similarity")] == [
-        "AnB+", "probeAnB", "randomB", "baseB", "similarity"]
+        "AnB+",
+        "probeAnB",
+        "randomB",
+        "baseB",
+        "similarity",
+    ]
 
 
 def test_an_unknown_or_missing_kind_names_the_presets():

@@ -5,8 +5,13 @@ from conftest import assert_close_fp32, fp32_tolerance
 from transfer_lab.models.alexnet import LAYER_NAMES, AlexNet, LocalResponseNorm
 
 SMALL = dict(
-    in_channels=1, input_size=28, widths=[32, 64, 96, 96, 64, 256, 256], kernels=[5, 5, 3, 3, 3],
-    strides=[1] * 5, paddings=[2, 2, 1, 1, 1], init="kaiming",
+    in_channels=1,
+    input_size=28,
+    widths=[32, 64, 96, 96, 64, 256, 256],
+    kernels=[5, 5, 3, 3, 3],
+    strides=[1] * 5,
+    paddings=[2, 2, 1, 1, 1],
+    init="kaiming",
 )
 
 
@@ -35,7 +40,10 @@ def test_lrn_is_torchs_local_response_norm_forward_and_backward(memory_format, s
     torch.manual_seed(0)
     x = (torch.randn(4, 7, 5, 6) * 30).contiguous(memory_format=memory_format)  # large values: the sum matters
     ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
-    out, expected = LocalResponseNorm(size, 1e-4, beta, 1.0)(ours), torch.nn.LocalResponseNorm(size, 1e-4, beta, 1.0)(theirs)
+    out, expected = (
+        LocalResponseNorm(size, 1e-4, beta, 1.0)(ours),
+        torch.nn.LocalResponseNorm(size, 1e-4, beta, 1.0)(theirs),
+    )
     assert (expected - x).abs().max() > 0.1  # the normalisation is not a no-op on these inputs
     assert_close_fp32(out, expected, fan_in=size)  # a window of `size` squares
     weights = torch.randn_like(x)
@@ -64,7 +72,16 @@ def test_caffe_initialisation():
     net = AlexNet(num_classes=1000)
     assert net.fc6.weight.std().item() == pytest.approx(0.005, rel=0.02)
     assert net.conv3.weight.std().item() == pytest.approx(0.01, rel=0.02)
-    for name, bias in [("conv1", 0), ("conv2", 1), ("conv3", 0), ("conv4", 1), ("conv5", 1), ("fc6", 1), ("fc7", 1), ("fc8", 0)]:
+    for name, bias in [
+        ("conv1", 0),
+        ("conv2", 1),
+        ("conv3", 0),
+        ("conv4", 1),
+        ("conv5", 1),
+        ("fc6", 1),
+        ("fc7", 1),
+        ("fc8", 0),
+    ]:
         assert torch.all(getattr(net, name).bias == bias), name
 
 
@@ -81,7 +98,13 @@ def test_small_twin_runs_on_28px_images():
 
 @pytest.mark.parametrize(
     "device",
-    ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")])],
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")],
+        ),
+    ],
 )
 def test_lrn_and_the_loss_compute_in_fp32_under_bf16_autocast(device):
     # The suspects of a bf16 divergence: autocast already runs LRN's power and the cross-entropy in

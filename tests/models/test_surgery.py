@@ -11,10 +11,17 @@ from transfer_lab.models.module import TransferModule
 from transfer_lab.models.surgery import copy_layers
 
 SMALL = dict(
-    in_channels=1, input_size=28, widths=[16, 32, 48, 48, 32, 64, 64], kernels=[5, 5, 3, 3, 3],
-    strides=[1] * 5, paddings=[2, 2, 1, 1, 1], init="kaiming",
+    in_channels=1,
+    input_size=28,
+    widths=[16, 32, 48, 48, 32, 64, 64],
+    kernels=[5, 5, 3, 3, 3],
+    strides=[1] * 5,
+    paddings=[2, 2, 1, 1, 1],
+    init="kaiming",
 )
-SGD = OmegaConf.create({"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4})
+SGD = OmegaConf.create(
+    {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
+)
 
 
 def transferred_module(k: int, freeze: bool):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.container import ErrorbarContainer
+from report.test_report import paper_like_study
 
-from report.test_report import paper_like_study, record
 from transfer_lab.report import figures, write_report
 
 SERIES = ("BnB", "BnB+", "AnB", "AnB+")
@@ -75,8 +75,12 @@ def test_the_papers_curves_are_drawn_on_imagenet_only(tmp_path, drawn):
     for run in (tmp_path / "animalfashion").glob("*/result.json"):  # the same runs, as an ImageNet study
         copy = tmp_path / "imagenet" / run.parent.name / "result.json"
         copy.parent.mkdir(parents=True)
-        copy.write_text(run.read_text().replace('"animalfashion"', '"imagenet"').replace('"alexnet_small"', '"alexnet"')
-                        .replace('"embedded"', '"paper"'))
+        copy.write_text(
+            run.read_text()
+            .replace('"animalfashion"', '"imagenet"')
+            .replace('"alexnet_small"', '"alexnet"')
+            .replace('"embedded"', '"paper"')
+        )
     write_report([tmp_path / "animalfashion"], tmp_path / "report-animalfashion")
     ours = {tuple(line.get_ydata()) for line in top_panel(drawn.pop("transfer")).lines}
     write_report([tmp_path / "imagenet"], tmp_path / "report-imagenet")
@@ -85,5 +89,9 @@ def test_the_papers_curves_are_drawn_on_imagenet_only(tmp_path, drawn):
     paper = paper_values()
     for line in on_imagenet:
         assert all(round(float(y), 6) in paper for y in line.get_ydata()), line.get_ydata()
-    assert not paper & {round(float(y), 6) for line in top_panel(drawn["transfer"]).lines if line not in on_imagenet
-                         for y in line.get_ydata()}
+    assert not paper & {
+        round(float(y), 6)
+        for line in top_panel(drawn["transfer"]).lines
+        if line not in on_imagenet
+        for y in line.get_ydata()
+    }

@@ -16,8 +16,9 @@ def run(series: str, k: int, top1: float, seed: int) -> dict:
 
 def study(cells: dict[tuple[str, int], list[float]]) -> Study:
     """A study from its cells: (series, k) -> top-1 at seed 0, 1, 2, ..."""
-    return Study(KEY, [run(series, k, top1, seed)
-                       for (series, k), values in cells.items() for seed, top1 in enumerate(values)])
+    return Study(
+        KEY, [run(series, k, top1, seed) for (series, k), values in cells.items() for seed, top1 in enumerate(values)]
+    )
 
 
 def verdict(cells: dict, which: int) -> str:
@@ -43,8 +44,15 @@ def test_anb_plus_below_base_b_never_holds_as_a_boost():
 def test_a_flat_bnb_with_seed_noise_does_not_hold_as_a_dip():
     """Flat BnB, seed noise of 1 pp: k=4 happens to come out low. The old minimum over k = 3..6 was 1.67 pp below
     both ends, beyond the pooled spread ("holds"); the fixed contrast, all of k = 3..6 against k = 1, 2, 7, is not."""
-    noisy = [[0.66, 0.64, 0.65], [0.65, 0.66, 0.64], [0.64, 0.66, 0.65], [0.63, 0.62, 0.65], [0.66, 0.65, 0.64],
-             [0.65, 0.64, 0.66], [0.64, 0.66, 0.65]]
+    noisy = [
+        [0.66, 0.64, 0.65],
+        [0.65, 0.66, 0.64],
+        [0.64, 0.66, 0.65],
+        [0.63, 0.62, 0.65],
+        [0.66, 0.65, 0.64],
+        [0.65, 0.64, 0.66],
+        [0.64, 0.66, 0.65],
+    ]
     found = findings(study({("BnB", k): values for k, values in enumerate(noisy, 1)}), None)[DIP]
     assert abs(found.interval.estimate - (0.65 - (3 * 0.65 + 1.90 / 3) / 4)) < 1e-9  # +0.42 pp
     assert not found.verdict.startswith("holds")
@@ -72,6 +80,12 @@ def test_differences_use_the_seeds_present_on_both_sides():
 
 def test_one_seed_is_indicative_only_and_at_chance_is_not_evaluable():
     assert verdict({("AnB", 1): [0.66], ("AnB", 7): [0.60]}, DROP) == "holds (indicative only: 1 seed)"
-    chance = Study(KEY, [{**run(series, k, 0.1, seed), "n_classes": 10, "n_val_images": 2000}
-                         for series, k in (("AnB", 1), ("AnB", 7)) for seed in range(3)])
+    chance = Study(
+        KEY,
+        [
+            {**run(series, k, 0.1, seed), "n_classes": 10, "n_val_images": 2000}
+            for series, k in (("AnB", 1), ("AnB", 7))
+            for seed in range(3)
+        ],
+    )
     assert findings(chance, None)[DROP].verdict == "not evaluable: networks at chance"

@@ -27,9 +27,11 @@ SMALLER_BATCH = ("recipe=tiny", "recipe.batch_size=32")
 @pytest.fixture(scope="module")
 def tiny_runs() -> list[dict]:
     """Base B and AnB k=3 of recipe=tiny at seeds 0, 1, and base B with recipe.batch_size=32 at seed 0."""
-    return [record_of("+exp=base", "half=B", f"seed={seed}", *TINY) for seed in (0, 1)] + [
-        record_of("+exp=anb", "k=3", f"seed={seed}", *TINY) for seed in (0, 1)] + [
-        record_of("+exp=base", "half=B", "seed=0", *SMALLER_BATCH, top1=0.9)]
+    return (
+        [record_of("+exp=base", "half=B", f"seed={seed}", *TINY) for seed in (0, 1)]
+        + [record_of("+exp=anb", "k=3", f"seed={seed}", *TINY) for seed in (0, 1)]
+        + [record_of("+exp=base", "half=B", "seed=0", *SMALLER_BATCH, top1=0.9)]
+    )
 
 
 def test_a_run_with_a_changed_setting_is_a_study_of_its_own_named_by_what_differs(tiny_runs):

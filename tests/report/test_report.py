@@ -57,8 +57,10 @@ def test_with_several_seeds_cells_show_mean_std_and_findings_hold_beyond_the_spr
     assert "| baseB | 0.6520 ± 0.0020 (3 seeds) |" in text
     # AnB+ 0.70 vs base 0.65 and vs BnB+ 0.66; every run of seed s is s * 0.2 pp up: paired, no spread is left
     assert "| 1-7 | +5.00 pp, 95% CI [+5.00, +5.00] pp | +4.00 pp, 95% CI [+4.00, +4.00] pp |" in text
-    assert ("| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | holds | AnB(1) - AnB(7) = +12.00 pp, "
-            "95% CI [+12.00, +12.00] pp, n=3 (paired t, 2 df); threshold +1 pp |") in text
+    assert (
+        "| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | holds | AnB(1) - AnB(7) = +12.00 pp, "
+        "95% CI [+12.00, +12.00] pp, n=3 (paired t, 2 df); threshold +1 pp |"
+    ) in text
     assert "| BnB dips in the middle (co-adapted layers): BnB at k=3-6 more than 1 pp below k=1,2,7 | holds |" in text
     assert "BnB(1,2,7) - BnB(3..6) = +2.50 pp" in text  # 0.65 against (3 * 0.65 + 0.55) / 4
     assert "| Fine-tuned AnB+ above base B (the generalization boost): its mean over k above base B | holds |" in text
@@ -86,8 +88,10 @@ def test_one_seed_has_no_plus_minus_and_its_verdicts_are_indicative_only(tmp_pat
     text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
     assert "±" not in text.split("## ")[-1].split("![")[0]  # the study's table
     assert "| baseB | 0.6500 (1 seed) |" in text
-    assert ("| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | holds (indicative only: 1 seed) | "
-            "AnB(1) - AnB(7) = +12.00 pp, n=1 (no interval: 1 seed); threshold +1 pp |") in text
+    assert (
+        "| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | holds (indicative only: 1 seed) | "
+        "AnB(1) - AnB(7) = +12.00 pp, n=1 (no interval: 1 seed); threshold +1 pp |"
+    ) in text
     assert "python -m transfer_lab -m +exp=grid seed=0,1,2 model=alexnet_small recipe=embedded" in text
 
 
@@ -95,12 +99,16 @@ def test_findings_that_do_not_hold_are_reported_as_such(tmp_path):
     for seed in (0, 1):
         record(tmp_path / "runs", f"bB{seed}", "baseB", 0, 0.80 + 0.001 * seed, seed=seed)
         for k in range(1, 8):
-            record(tmp_path / "runs", f"anb{k}-{seed}", "AnB", k, 0.60 + 0.001 * seed, seed=seed)  # flat, far below base
+            record(
+                tmp_path / "runs", f"anb{k}-{seed}", "AnB", k, 0.60 + 0.001 * seed, seed=seed
+            )  # flat, far below base
     text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
     assert "| Layers 1-2 transfer well: frozen AnB at k=1,2 within 1 pp of base B or above | does not hold |" in text
     assert "| Frozen AnB drops with k: AnB at k=7 more than 1 pp below k=1 | does not hold |" in text  # 0 pp, no spread
-    assert "| BnB dips in the middle (co-adapted layers): BnB at k=3-6 more than 1 pp below k=1,2,7 | not evaluable |" \
+    assert (
+        "| BnB dips in the middle (co-adapted layers): BnB at k=3-6 more than 1 pp below k=1,2,7 | not evaluable |"
         in text
+    )
 
 
 def test_networks_at_chance_are_flagged_and_their_findings_not_evaluable(tmp_path):
@@ -114,8 +122,13 @@ def test_networks_at_chance_are_flagged_and_their_findings_not_evaluable(tmp_pat
     text = write_report([tmp_path / "runs"], tmp_path / "report").read_text()
     assert "**44 of 44 runs are at chance**" in text
     assert "0.0020 ± 0.0000 (2 seeds, 2 at chance)" in text
-    verdicts = [line.split(" | ")[1] for line in text.splitlines() if line.startswith("| ") and " | " in line
-                and ("Layers 1-2" in line or "drops with k:" in line or "dips" in line or "AnB+ above" in line)]
+    verdicts = [
+        line.split(" | ")[1]
+        for line in text.splitlines()
+        if line.startswith("| ")
+        and " | " in line
+        and ("Layers 1-2" in line or "drops with k:" in line or "dips" in line or "AnB+ above" in line)
+    ]
     assert verdicts == ["not evaluable: networks at chance"] * 4
     assert "| holds" not in text and "| does not hold" not in text
 
@@ -132,7 +145,10 @@ def test_report_of_a_runs_folder_goes_where_the_sweep_puts_it(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     main(["outputs/runs/animalfashion"])
     assert (tmp_path / "outputs" / "reports" / "animalfashion-random" / "report.md").exists()
-    assert capsys.readouterr().out.strip() == f"report: {tmp_path / 'outputs' / 'reports' / 'animalfashion-random' / 'report.md'}"
+    assert (
+        capsys.readouterr().out.strip()
+        == f"report: {tmp_path / 'outputs' / 'reports' / 'animalfashion-random' / 'report.md'}"
+    )
     assert not (tmp_path / "outputs" / "runs" / "reports").exists()
 
 
@@ -146,7 +162,10 @@ def test_the_natman_study_is_reported_beside_random_and_drives_the_dissimilarity
     out = tmp_path / "report"
     text = write_report([tmp_path / "runs"], out).read_text()
     assert (out / "natman.png").exists() and (out / "transfer.png").exists()
-    assert "| The dissimilar split drops more: natman transfer more than 1 pp further below its base than random AnB | holds (indicative only: 1 seed) |" in text
+    assert (
+        "| The dissimilar split drops more: natman transfer more than 1 pp further below its base than random AnB | holds (indicative only: 1 seed) |"
+        in text
+    )
     assert "2 studies" in text
 
 
@@ -155,7 +174,10 @@ def test_mixed_datasets_are_never_averaged_together(tmp_path):
     record(tmp_path / "runs", "b", "baseB", 0, 0.8, dataset="imagenet")
     write_report([tmp_path / "runs"], tmp_path / "report")
     rows = read_csv(tmp_path / "report" / "summary.csv")
-    assert sorted((r["dataset"], float(r["mean"]), int(r["n"])) for r in rows) == [("animalfashion", 0.2, 1), ("imagenet", 0.8, 1)]
+    assert sorted((r["dataset"], float(r["mean"]), int(r["n"])) for r in rows) == [
+        ("animalfashion", 0.2, 1),
+        ("imagenet", 0.8, 1),
+    ]
 
 
 def test_imagenet_studies_show_the_papers_numbers(tmp_path):
@@ -168,7 +190,9 @@ def test_failed_runs_are_listed_with_their_error(tmp_path):
     paper_like_study(tmp_path / "runs")
     failed = tmp_path / "runs" / "broken"
     failed.mkdir()
-    (failed / "failed.json").write_text(json.dumps({**STUDY, "status": "failed", "series": "AnB", "k": 3, "error": "RuntimeError: boom"}))
+    (failed / "failed.json").write_text(
+        json.dumps({**STUDY, "status": "failed", "series": "AnB", "k": 3, "error": "RuntimeError: boom"})
+    )
     out = tmp_path / "report"
     text = write_report([tmp_path / "runs"], out).read_text()
     assert "RuntimeError: boom" in text and "1 failed" in text
@@ -176,11 +200,17 @@ def test_failed_runs_are_listed_with_their_error(tmp_path):
     assert statuses.count("failed") == 1
 
 
-@pytest.mark.parametrize("setup, message", [
-    (lambda d: None, "does not exist"),
-    (lambda d: d.mkdir(), "no runs"),
-    (lambda d: (d / "r").mkdir(parents=True) or (d / "r" / "result.json").write_text("{not json"), "not a readable JSON result"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda d: None, "does not exist"),
+        (lambda d: d.mkdir(), "no runs"),
+        (
+            lambda d: (d / "r").mkdir(parents=True) or (d / "r" / "result.json").write_text("{not json"),
+            "not a readable JSON result",
+        ),
+    ],
+)
 def test_bad_report_input_is_one_clear_line(tmp_path, capsys, setup, message):
     folder = tmp_path / "runs"
     setup(folder)
@@ -195,9 +225,11 @@ def test_bad_report_input_is_one_clear_line(tmp_path, capsys, setup, message):
 def scarcity_study(folder: Path) -> None:
     """Target B with 1 and 10 images per class and all (~800): scratch gains most from data, transfer helps
     most when data is scarce; the best frozen k moves from 3 (N=1) to 1 (N=10, all)."""
-    for per_class, size, base, frozen, tuned in [(1, 1, 0.20, {1: 0.40, 3: 0.50}, {1: 0.45, 3: 0.55}),
-                                                 (10, 10, 0.50, {1: 0.60, 3: 0.58}, {1: 0.66, 3: 0.64}),
-                                                 (None, 800, 0.90, {1: 0.89, 3: 0.85}, {1: 0.92, 3: 0.91})]:
+    for per_class, size, base, frozen, tuned in [
+        (1, 1, 0.20, {1: 0.40, 3: 0.50}, {1: 0.45, 3: 0.55}),
+        (10, 10, 0.50, {1: 0.60, 3: 0.58}, {1: 0.66, 3: 0.64}),
+        (None, 800, 0.90, {1: 0.89, 3: 0.85}, {1: 0.92, 3: 0.91}),
+    ]:
         extra = dict(target_per_class=per_class, target="B", n_train_images=size * 10, n_classes=10)
         tag = per_class or "all"
         for seed, shift in ((0, -0.01), (1, 0.01)):
@@ -214,14 +246,18 @@ def test_the_scarcity_table_shows_each_treatment_at_its_best_k_per_n(tmp_path):
     text = write_report([tmp_path / "runs"], out).read_text()
     assert (out / "scarcity.png").stat().st_size > 0 and (out / "scarcity.pdf").exists()
     assert "| images per class | scratch | frozen, best k | fine-tuned, best k | fine-tuned - scratch |" in text
-    for row in ("| 1 | 0.2000 ± 0.0141 (2 seeds) | 0.5000 ± 0.0000 (2 seeds), k=3 | 0.5500 ± 0.0000 (2 seeds), k=3 | +35.00 pp |",
-                "| 10 | 0.5000 ± 0.0141 (2 seeds) | 0.6000 ± 0.0000 (2 seeds), k=1 | 0.6600 ± 0.0000 (2 seeds), k=1 | "
-                "+16.00 pp |",
-                "| all | 0.9000 ± 0.0141 (2 seeds) | 0.8900 ± 0.0000 (2 seeds), k=1 | 0.9200 ± 0.0000 (2 seeds), k=1 | "
-                "+2.00 pp |"):
+    for row in (
+        "| 1 | 0.2000 ± 0.0141 (2 seeds) | 0.5000 ± 0.0000 (2 seeds), k=3 | 0.5500 ± 0.0000 (2 seeds), k=3 | +35.00 pp |",
+        "| 10 | 0.5000 ± 0.0141 (2 seeds) | 0.6000 ± 0.0000 (2 seeds), k=1 | 0.6600 ± 0.0000 (2 seeds), k=1 | "
+        "+16.00 pp |",
+        "| all | 0.9000 ± 0.0141 (2 seeds) | 0.8900 ± 0.0000 (2 seeds), k=1 | 0.9200 ± 0.0000 (2 seeds), k=1 | "
+        "+2.00 pp |",
+    ):
         assert row in text
     # Each N is its own study: never averaged with the others.
-    summary = {(r["target_per_class"], r["series"], int(r["k"])): float(r["mean"]) for r in read_csv(out / "summary.csv")}
+    summary = {
+        (r["target_per_class"], r["series"], int(r["k"])): float(r["mean"]) for r in read_csv(out / "summary.csv")
+    }
     assert summary[("1", "baseB", 0)] == pytest.approx(0.20) and summary[("", "baseB", 0)] == pytest.approx(0.90)
     assert "## animalfashion-random-alexnet_small-embedded-n10" in text
 

@@ -5,14 +5,33 @@ import math
 import pytest
 
 from transfer_lab.report.statistics import (
-    DOES_NOT_HOLD, HOLDS, UNDECIDED, Interval, paired_interval, seeds_to_decide, t_quantile, welch_df, welch_interval,
+    DOES_NOT_HOLD,
+    HOLDS,
+    UNDECIDED,
+    Interval,
+    paired_interval,
+    seeds_to_decide,
+    t_quantile,
+    welch_df,
+    welch_interval,
 )
 
 
-@pytest.mark.parametrize("p, df, table", [
-    (0.975, 1, 12.7062), (0.975, 2, 4.3027), (0.975, 3, 3.1824), (0.975, 4, 2.7764), (0.975, 10, 2.2281),
-    (0.975, 30, 2.0423), (0.95, 7, 1.8946), (0.995, 5, 4.0321), (0.025, 5, -2.5706), (0.975, 10_000, 1.9602),
-])
+@pytest.mark.parametrize(
+    "p, df, table",
+    [
+        (0.975, 1, 12.7062),
+        (0.975, 2, 4.3027),
+        (0.975, 3, 3.1824),
+        (0.975, 4, 2.7764),
+        (0.975, 10, 2.2281),
+        (0.975, 30, 2.0423),
+        (0.95, 7, 1.8946),
+        (0.995, 5, 4.0321),
+        (0.025, 5, -2.5706),
+        (0.975, 10_000, 1.9602),
+    ],
+)
 def test_t_quantiles_match_the_printed_table(p, df, table):
     assert t_quantile(p, df) == pytest.approx(table, abs=1e-4)
 

@@ -8,10 +8,10 @@ import torch
 from tests.conftest import spec_of
 from transfer_lab.compose import compose_config
 from transfer_lab.devices import PARALLEL_JOBS_ENV
-from transfer_lab.spec import spec_from_config
 from transfer_lab.run.build import build_module, build_trainer, compile_enabled, validation_schedule
 from transfer_lab.run.fit import train
 from transfer_lab.run.store import BaseStore
+from transfer_lab.spec import spec_from_config
 
 
 def trainer_for(tmp_path, *overrides: str):
@@ -41,8 +41,14 @@ def test_jobs_of_a_sweep_that_runs_them_side_by_side_show_no_progress_bar(tmp_pa
     [(2, 3, 1), (4, 3, 2), (6, 3, 2), (5, "null", 1)],
 )
 def test_every_run_ends_with_one_validation_of_its_final_weights(cli, root, max_steps, every, evaluations):
-    done = cli("+exp=base", "half=A", f"recipe.max_steps={max_steps}", f"recipe.val_check_interval={every}",
-               "trainer.limit_val_batches=2", root=root)
+    done = cli(
+        "+exp=base",
+        "half=A",
+        f"recipe.max_steps={max_steps}",
+        f"recipe.val_check_interval={every}",
+        "trainer.limit_val_batches=2",
+        root=root,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (path,) = root.glob("runs/**/result.json")
     result = json.loads(path.read_text())
@@ -53,10 +59,22 @@ def test_every_run_ends_with_one_validation_of_its_final_weights(cli, root, max_
 @pytest.mark.parametrize(
     "schedule, arguments",
     [
-        ({"max_epochs": 12, "max_steps": -1, "val_check_interval": None}, {"val_check_interval": 1.0, "check_val_every_n_epoch": 12}),
-        ({"max_epochs": -1, "max_steps": 2964, "val_check_interval": None}, {"val_check_interval": 2964, "check_val_every_n_epoch": None}),
-        ({"max_epochs": 3, "max_steps": -1, "val_check_interval": 0.5}, {"val_check_interval": 0.5, "check_val_every_n_epoch": 1}),
-        ({"max_epochs": -1, "max_steps": 450000, "val_check_interval": 1000}, {"val_check_interval": 1000, "check_val_every_n_epoch": None}),
+        (
+            {"max_epochs": 12, "max_steps": -1, "val_check_interval": None},
+            {"val_check_interval": 1.0, "check_val_every_n_epoch": 12},
+        ),
+        (
+            {"max_epochs": -1, "max_steps": 2964, "val_check_interval": None},
+            {"val_check_interval": 2964, "check_val_every_n_epoch": None},
+        ),
+        (
+            {"max_epochs": 3, "max_steps": -1, "val_check_interval": 0.5},
+            {"val_check_interval": 0.5, "check_val_every_n_epoch": 1},
+        ),
+        (
+            {"max_epochs": -1, "max_steps": 450000, "val_check_interval": 1000},
+            {"val_check_interval": 1000, "check_val_every_n_epoch": None},
+        ),
     ],
 )
 def test_a_null_validation_interval_validates_only_at_the_last_epoch_or_step(schedule, arguments):
@@ -93,8 +111,16 @@ def test_the_optimizer_step_is_fused_on_a_gpu_unless_the_recipe_says_otherwise()
 
 def test_the_linear_schedule_runs_over_the_runs_own_steps_to_lr_0(tmp_path):
     # recipe=embedded's total_iters: null; 2 epochs of 3 batches here, not the recipe's 12 of ~247
-    spec = spec_of("+exp=base", "half=A", "recipe.max_epochs=2", "+trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
-                   "trainer.enable_progress_bar=false", "logger=none", f"paths.root={tmp_path}")
+    spec = spec_of(
+        "+exp=base",
+        "half=A",
+        "recipe.max_epochs=2",
+        "+trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.enable_progress_bar=false",
+        "logger=none",
+        f"paths.root={tmp_path}",
+    )
     result = train(spec, tmp_path / "run", BaseStore(tmp_path), None, None)
     schedule = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["lr_schedulers"][0]
     assert result["steps"] == schedule["total_iters"] == schedule["last_epoch"] == 6

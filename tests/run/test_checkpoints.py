@@ -21,9 +21,16 @@ from transfer_lab.run.store import BaseNetwork, BaseStore
 
 # 3 epochs of 4 batches (trainer.limit_train_batches: the order is redrawn at each boundary), checkpoints
 # every 3 steps as well as every epoch, a validation mid-run and at the end, on 2 batches.
-SHORT = ["recipe.max_steps=12", "recipe.batch_size=16", "recipe.val_check_interval=6",
-         "recipe.checkpoint_every_n_steps=3", "+trainer.limit_train_batches=4", "trainer.limit_val_batches=2",
-         "trainer.enable_progress_bar=false", "logger=none"]
+SHORT = [
+    "recipe.max_steps=12",
+    "recipe.batch_size=16",
+    "recipe.val_check_interval=6",
+    "recipe.checkpoint_every_n_steps=3",
+    "+trainer.limit_train_batches=4",
+    "trainer.limit_val_batches=2",
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+]
 STOP = "tests.run.test_checkpoints.StopAt"
 
 
@@ -66,8 +73,11 @@ def stop_then_resume(run, checkpoints: Path, stop: int, kill_9_at: int | None = 
     return run([])
 
 
-@pytest.mark.parametrize("stop, kill_9_at", [(5, None), (4, None), (10, 9), (9, 3)],
-                         ids=["sigterm-mid-epoch", "sigterm-at-epoch-end", "kill-9-mid-epoch", "kill-9-epochs-back"])
+@pytest.mark.parametrize(
+    "stop, kill_9_at",
+    [(5, None), (4, None), (10, 9), (9, 3)],
+    ids=["sigterm-mid-epoch", "sigterm-at-epoch-end", "kill-9-mid-epoch", "kill-9-epochs-back"],
+)
 def test_a_run_stopped_and_resumed_ends_as_the_uninterrupted_run_bit_for_bit(tmp_path, stop, kill_9_at):
     # Not covered: kill -9 after a step checkpoint written at a step with a validation due (here 6); Lightning's
     # restart then skips that validation (the weights are still exact; the history lacks that one value).

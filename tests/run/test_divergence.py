@@ -14,7 +14,12 @@ from transfer_lab.errors import TrainingDiverged
 from transfer_lab.run.divergence import StopOnDivergence
 
 # An absurd learning rate: the loss overflows to inf / NaN within a few steps.
-DIVERGE = ["recipe.optimizer.lr=1e6", "recipe.max_steps=30", "recipe.val_check_interval=20", "trainer.log_every_n_steps=4"]
+DIVERGE = [
+    "recipe.optimizer.lr=1e6",
+    "recipe.max_steps=30",
+    "recipe.val_check_interval=20",
+    "trainer.log_every_n_steps=4",
+]
 
 
 def test_the_loss_is_read_back_only_every_n_steps_and_the_first_bad_step_is_named():
@@ -22,12 +27,17 @@ def test_the_loss_is_read_back_only_every_n_steps_and_the_first_bad_step_is_name
     losses = [2.0, 1.5, float("nan"), float("inf"), 1.0]
     with pytest.raises(TrainingDiverged) as raised:
         for step, loss in enumerate(losses, start=1):
-            stop.on_train_batch_end(SimpleNamespace(global_step=step), None, {"loss": torch.tensor(loss)}, None, step - 1)
+            stop.on_train_batch_end(
+                SimpleNamespace(global_step=step), None, {"loss": torch.tensor(loss)}, None, step - 1
+            )
             assert step < 4, "a NaN at step 3 must not stop the run before the check at step 4"
     record = raised.value.record
     assert (record["diverged_at_step"], record["stopped_at_step"]) == (3, 4)
     assert (record["last_finite_step"], record["last_finite_loss"]) == (2, 1.5)
-    assert record["suggestions"] == ["a lower lr (recipe.optimizer.lr=0.001, now 0.01)", "trainer.precision=32-true (now bf16-mixed)"]
+    assert record["suggestions"] == [
+        "a lower lr (recipe.optimizer.lr=0.001, now 0.01)",
+        "trainer.precision=32-true (now bf16-mixed)",
+    ]
 
 
 def test_a_diverging_run_stops_writes_failed_json_says_so_in_one_line_and_exits_non_zero(cli, root):
@@ -44,8 +54,12 @@ def test_a_diverging_run_stops_writes_failed_json_says_so_in_one_line_and_exits_
     assert record["nonfinite_loss"] in ("nan", "inf", "-inf")
     assert record["diverged_at_step"] <= record["stopped_at_step"] < record["diverged_at_step"] + 4 < 30
     if record["last_finite_step"] is not None:
-        assert record["last_finite_step"] == record["diverged_at_step"] - 1 and math.isfinite(record["last_finite_loss"])
-    assert any("recipe.optimizer.lr" in s for s in record["suggestions"])  # fp32 already on the CPU: no precision advice
+        assert record["last_finite_step"] == record["diverged_at_step"] - 1 and math.isfinite(
+            record["last_finite_loss"]
+        )
+    assert any(
+        "recipe.optimizer.lr" in s for s in record["suggestions"]
+    )  # fp32 already on the CPU: no precision advice
     assert not list(root.glob("runs/**/result.json")) and not list(root.glob("bases/*/base.json"))
     assert not list(root.glob("runs/**/checkpoints/*.ckpt"))  # a retry must not resume diverged weights
 
@@ -56,7 +70,9 @@ def test_a_diverged_job_of_a_sweep_is_reported_as_failed_never_as_a_point(cli, r
     assert len(list(root.glob("runs/**/result.json"))) == 1  # the other job went on
     assert "1 of 2 jobs failed" in done.stderr and "training diverged" in done.stderr
     report = root / "reports" / "animalfashion-random"
-    assert "1 failed" in (report / "report.md").read_text() and "training diverged" in (report / "report.md").read_text()
+    assert (
+        "1 failed" in (report / "report.md").read_text() and "training diverged" in (report / "report.md").read_text()
+    )
     with open(report / "summary.csv") as f:
         (base,) = [row for row in csv.DictReader(f) if row["series"] == "baseA"]
     assert int(base["n"]) == 1

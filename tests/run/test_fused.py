@@ -16,10 +16,21 @@ from transfer_lab.run.store import BaseNetwork, BaseStore
 
 # 2 epochs of 4 batches (the order is redrawn at the boundary), the lr falling to 0 over the 8 steps, the final
 # validation on 2 batches; the divergence check every 2 steps.
-SHORT = ["recipe.max_steps=8", "recipe.batch_size=16", "recipe.val_check_interval=null", "trainer.log_every_n_steps=2",
-         "+trainer.limit_train_batches=4", "trainer.limit_val_batches=2", "trainer.enable_progress_bar=false", "logger=none"]
+SHORT = [
+    "recipe.max_steps=8",
+    "recipe.batch_size=16",
+    "recipe.val_check_interval=null",
+    "trainer.log_every_n_steps=2",
+    "+trainer.limit_train_batches=4",
+    "trainer.limit_val_batches=2",
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+]
 pytestmark = pytest.mark.slow  # networks trained for 8 steps, alone and side by side
-KS = (1, 7)  # conv layers shared; k=7: fc6 shared up to its dropout, then fc7 frozen behind a dropout of each network's own
+KS = (
+    1,
+    7,
+)  # conv layers shared; k=7: fc6 shared up to its dropout, then fc7 frozen behind a dropout of each network's own
 
 
 def weights(checkpoint, prefix: str) -> dict[str, torch.Tensor]:
@@ -34,7 +45,9 @@ def alone(tmp_path_factory):
     specs = [spec_of("+exp=anb", f"k={k}", "freeze=true", f"paths.root={root}", *SHORT) for k in KS]
     base_spec = specs[0].base_spec("A")
     torch.manual_seed(0)
-    net = instantiate(base_spec.model["net"], num_classes=10)  # an untrained base: the layers' values do not matter here
+    net = instantiate(
+        base_spec.model["net"], num_classes=10
+    )  # an untrained base: the layers' values do not matter here
     base = BaseNetwork(root / "base", net.state_dict(), target_half(base_spec)[2].mean_image(), {})
     results = {spec.k: train(spec, root / "alone" / str(spec.k), BaseStore(root), base, None) for spec in specs}
     return root, base, net, results
@@ -58,8 +71,10 @@ def assert_as_alone(root, members, together, net, alone) -> None:
 
 def test_frozen_transfers_trained_side_by_side_equal_each_trained_alone_bit_for_bit(alone):
     root, base, net, results = alone
-    members = [(spec_of("+exp=anb", f"k={k}", "freeze=true", f"paths.root={root}", *SHORT), root / "fused" / str(k))
-               for k in KS]
+    members = [
+        (spec_of("+exp=anb", f"k={k}", "freeze=true", f"paths.root={root}", *SHORT), root / "fused" / str(k))
+        for k in KS
+    ]
     together = {result["k"]: result for result in train_fused(members, base, None)}
     assert_as_alone(root, members, together, net, results)
     for k in KS:
@@ -84,8 +99,9 @@ def test_a_diverging_network_fails_alone_and_the_others_end_as_without_it(alone,
 
     monkeypatch.setattr(fused_module, "build_module", build_with_a_nan_in_k4)
     ks = (1, 4, 7)
-    members = [(spec_of("+exp=anb", f"k={k}", "freeze=true", f"paths.root={root}", *SHORT), root / "nan" / str(k))
-               for k in ks]
+    members = [
+        (spec_of("+exp=anb", f"k={k}", "freeze=true", f"paths.root={root}", *SHORT), root / "nan" / str(k)) for k in ks
+    ]
     together = {result["k"]: result for result in train_fused(members, base, None)}
 
     assert sorted(together) == [1, 7]

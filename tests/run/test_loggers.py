@@ -6,10 +6,10 @@ from pathlib import Path
 from conftest import QUICK
 
 
-
 def wandb_records(run_file: Path):
     """Records of a .wandb file (a LevelDB-style log: 7-byte header, 32 KiB blocks of chunks)."""
     from wandb.proto import wandb_internal_pb2  # here, so that collecting the GPU tests needs no wandb
+
     data, pos, pending = run_file.read_bytes(), 7, b""
     while pos + 7 <= len(data):
         left_in_block = 32768 - pos % 32768
@@ -31,7 +31,15 @@ def wandb_records(run_file: Path):
 
 
 def test_wandb_offline_run_holds_group_tags_config_and_metrics(cli, root):
-    done = cli("+exp=anb", "k=2", "logger=wandb", "trainer.log_every_n_steps=1", *QUICK, root=root, env={"WANDB_MODE": "offline"})
+    done = cli(
+        "+exp=anb",
+        "k=2",
+        "logger=wandb",
+        "trainer.log_every_n_steps=1",
+        *QUICK,
+        root=root,
+        env={"WANDB_MODE": "offline"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     run_files = sorted(root.glob("runs/**/wandb/offline-run-*/run-*.wandb"))
     assert len(run_files) == 2  # the base trained on demand, then the transfer: one W&B run each
@@ -45,7 +53,12 @@ def test_wandb_offline_run_holds_group_tags_config_and_metrics(cli, root):
     assert {"k", "freeze", "data", "model", "recipe", "config_hash"} <= config
     metrics = {r.metric.name: r.metric for r in records if r.WhichOneof("record_type") == "metric"}
     assert metrics["val/top1"].summary.max
-    history_keys = {"/".join(item.nested_key) or item.key for r in records if r.WhichOneof("record_type") == "history" for item in r.history.item}
+    history_keys = {
+        "/".join(item.nested_key) or item.key
+        for r in records
+        if r.WhichOneof("record_type") == "history"
+        for item in r.history.item
+    }
     assert "val/top1" in history_keys and "train/loss" in history_keys
     exits = [r for r in records if r.WhichOneof("record_type") == "exit"]
     assert exits, "the W&B run was not finished"

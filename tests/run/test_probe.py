@@ -4,10 +4,11 @@ import json
 
 import pytest
 import torch
+from conftest import ONE_WORKER, only
+from conftest import spec_of as spec
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from conftest import ONE_WORKER, only, spec_of as spec
 from transfer_lab.data.registry import target_half
 from transfer_lab.run import probe
 from transfer_lab.run.probe import layers_digest, train_probe
@@ -20,7 +21,14 @@ def test_probe_names_and_keys():
     assert (s.kind, s.source, s.target, s.k, s.freeze, s.series) == ("probe", "A", "B", 3, True, "probeAnB")
     assert s.run_name.startswith("animalfashion/random-s0/probeAnB_k3/")
     assert s.base_spec("A").config_hash == spec("+exp=base", "half=A").config_hash  # the transfers' base A
-    assert parse_run("probeBnA_k5") == {"kind": "probe", "half": None, "source": "B", "target": "A", "k": 5, "freeze": True}
+    assert parse_run("probeBnA_k5") == {
+        "kind": "probe",
+        "half": None,
+        "source": "B",
+        "target": "A",
+        "k": 5,
+        "freeze": True,
+    }
     assert spec("+exp=probe", "k=3", "probe.lr=0.01").config_hash != s.config_hash  # probe settings are hashed
     assert spec("+exp=probe_grid", "run=probeAnB_k3").config_hash == s.config_hash
 
@@ -29,7 +37,13 @@ def test_a_probe_trains_on_frozen_base_layers_and_is_done_on_rerun(cli, root):
     done = cli("+exp=probe", "k=2", "probe.epochs=2", root=root)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(only("runs/animalfashion/random-s0/probeAnB_k2/*/result.json", root).read_text())
-    assert (result["exp"], result["series"], result["k"], result["freeze"], result["target"]) == ("probe", "probeAnB", 2, True, "B")
+    assert (result["exp"], result["series"], result["k"], result["freeze"], result["target"]) == (
+        "probe",
+        "probeAnB",
+        2,
+        True,
+        "B",
+    )
     assert result["n_val_images"] == 2000 and 0.0 <= result["val_top1"] <= 1.0 and result["probe_layer"] == "conv2"
     assert result["probe_features"] == 32 * 6 * 6  # conv2's map (32 x 6 x 6) fits max_features: not pooled
     assert (only("runs/**/probeAnB_k2/*/probe.pt", root)).stat().st_size > 0
@@ -44,12 +58,23 @@ def test_a_probe_trains_on_frozen_base_layers_and_is_done_on_rerun(cli, root):
     again = cli("+exp=probe", "k=2", "probe.epochs=2", root=root)
     assert again.returncode == 0 and "already done" in again.stderr and "top-1" in again.stderr
 
-    grid = cli("-m", "+exp=probe_grid", "run=probeAnB_k2,probeAnB_k7", "probe.max_features=256", "probe.epochs=2", ONE_WORKER,
-               root=root)
+    grid = cli(
+        "-m",
+        "+exp=probe_grid",
+        "run=probeAnB_k2,probeAnB_k7",
+        "probe.max_features=256",
+        "probe.epochs=2",
+        ONE_WORKER,
+        root=root,
+    )
     assert grid.returncode == 0, grid.stderr[-3000:]
     assert "2 done, 0 failed, 0 left" in grid.stderr
     assert (root / "reports" / "animalfashion-random" / "similarity.png").stat().st_size > 0
-    pooled = [json.loads(p.read_text()) for p in root.glob("runs/**/probeAnB_k2/*/result.json") if json.loads(p.read_text())["probe"]["max_features"] == 256]
+    pooled = [
+        json.loads(p.read_text())
+        for p in root.glob("runs/**/probeAnB_k2/*/result.json")
+        if json.loads(p.read_text())["probe"]["max_features"] == 256
+    ]
     assert pooled[0]["probe_features"] == 32 * 2 * 2  # average-pooled to the 2 x 2 grid that fits 256
 
 

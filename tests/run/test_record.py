@@ -10,8 +10,19 @@ from transfer_lab.io import read_json, write_json
 from transfer_lab.run.record import completed_record, completed_result, outcome, record_failure, record_file
 from transfer_lab.spec import RunSpec
 
-SPEC = RunSpec(kind="transfer", target="B", source="A", k=3, freeze=True, seed=0, auto_base=True,
-               data={"name": "toy"}, split={"name": "random", "seed": 1}, model={"name": "m"}, recipe={"name": "r"})
+SPEC = RunSpec(
+    kind="transfer",
+    target="B",
+    source="A",
+    k=3,
+    freeze=True,
+    seed=0,
+    auto_base=True,
+    data={"name": "toy"},
+    split={"name": "random", "seed": 1},
+    model={"name": "m"},
+    recipe={"name": "r"},
+)
 
 
 def test_a_similarity_run_completes_with_its_own_file_and_the_others_with_result_json():

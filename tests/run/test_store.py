@@ -6,14 +6,23 @@ import pytest
 import torch
 
 from transfer_lab.errors import ConfigError
-from transfer_lab.spec import RunSpec
 from transfer_lab.run.store import BaseNetwork, BaseStore
+from transfer_lab.spec import RunSpec
 
 
 def base_spec(root: Path, seed: int = 0) -> RunSpec:
     return RunSpec(
-        kind="base", target="A", source=None, k=0, freeze=False, seed=seed, auto_base=True,
-        data={"name": "toy"}, split={"name": "random", "seed": 0}, model={"name": "m"}, recipe={"name": "r"},
+        kind="base",
+        target="A",
+        source=None,
+        k=0,
+        freeze=False,
+        seed=seed,
+        auto_base=True,
+        data={"name": "toy"},
+        split={"name": "random", "seed": 0},
+        model={"name": "m"},
+        recipe={"name": "r"},
         root=str(root),
     )
 

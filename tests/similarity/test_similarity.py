@@ -5,8 +5,8 @@ import re
 
 import pytest
 import torch
-
 from conftest import ONE_WORKER, only
+
 from transfer_lab.report.similarity import permutation_p, ranks, spearman
 from transfer_lab.similarity.cka import StreamedCKA, batch_rows, linear_cka, streamed_cka, unbiased_hsic
 
@@ -27,8 +27,11 @@ def test_unbiased_hsic_is_song_et_als_formula():
     kt, lt = k - torch.diag(k.diag()), l - torch.diag(l.diag())
     ones, m = torch.ones(12, dtype=torch.float64), 12
     kt, lt = kt.double(), lt.double()
-    expected = (torch.trace(kt @ lt) + ones @ kt @ ones * (ones @ lt @ ones) / ((m - 1) * (m - 2))
-                - 2 / (m - 2) * ones @ kt @ lt @ ones) / (m * (m - 3))
+    expected = (
+        torch.trace(kt @ lt)
+        + ones @ kt @ ones * (ones @ lt @ ones) / ((m - 1) * (m - 2))
+        - 2 / (m - 2) * ones @ kt @ lt @ ones
+    ) / (m * (m - 3))
     assert unbiased_hsic(k.double(), l.double()) == pytest.approx(float(expected), rel=1e-10)
 
 
@@ -85,7 +88,13 @@ def test_similarity_cli_trains_missing_bases_writes_its_record_and_is_done_on_re
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("training base") == 3  # base A, base B and base B of seed 1 (the reference)
     record = json.loads(only("runs/animalfashion/random-s0/similarity/*/similarity.json", root).read_text())
-    assert (record["exp"], record["seed"], record["reference_seed"], record["n_images"], record["batches"]) == ("similarity", 0, 1, 64, 4)
+    assert (record["exp"], record["seed"], record["reference_seed"], record["n_images"], record["batches"]) == (
+        "similarity",
+        0,
+        1,
+        64,
+        4,
+    )
     assert len(record["cka"]) == len(record["cka_reference"]) == 8 == len(record["layers"])
     assert all(-0.5 < value <= 1.0 + 1e-9 for value in record["cka"] + record["cka_reference"])
     assert "flattened" in record["conv_maps"] and "HSIC_1" in record["estimator"]
@@ -100,16 +109,25 @@ def test_similarity_cli_trains_missing_bases_writes_its_record_and_is_done_on_re
 
     text = write_report([root / "runs"], root / "report").read_text()
     assert (root / "report" / "similarity.png").stat().st_size > 0
-    table = {int(m[1]): (float(m[2]), float(m[3])) for m in re.finditer(r"^\| (\d) \w+ \| ([-\d.]+) \| ([-\d.]+) \|", text, re.M)}
+    table = {
+        int(m[1]): (float(m[2]), float(m[3]))
+        for m in re.finditer(r"^\| (\d) \w+ \| ([-\d.]+) \| ([-\d.]+) \|", text, re.M)
+    }
     for k in range(1, 9):  # one similarity run: its values, as the report rounds them
-        assert table[k] == (pytest.approx(record["cka"][k - 1], abs=5e-4), pytest.approx(record["cka_reference"][k - 1], abs=5e-4))
+        assert table[k] == (
+            pytest.approx(record["cka"][k - 1], abs=5e-4),
+            pytest.approx(record["cka_reference"][k - 1], abs=5e-4),
+        )
     assert "| probeAnB |" in text and "Rank correlation" in text
 
 
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["similarity.images=100000"], "similarity.images=100000 is larger than the 4000 validation images of halves A and B"),
+        (
+            ["similarity.images=100000"],
+            "similarity.images=100000 is larger than the 4000 validation images of halves A and B",
+        ),
         (["similarity.images=2"], "similarity.images=2 is not a number of images"),
         (["similarity.reference_seed=0"], "use an integer seed other than seed=0"),
         (["k=3"], "k=3 is set for +exp=similarity"),

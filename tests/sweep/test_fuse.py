@@ -4,12 +4,25 @@ from transfer_lab.sweep.sweeper import fuse_frozen
 
 
 def job(name: str, k: int, key: str | None) -> dict:
-    return {"overrides": [f"run={name}"], "k": k, "run_dir": f"/runs/{name}", "config_hash": f"hash-{name}", "fuse_key": key}
+    return {
+        "overrides": [f"run={name}"],
+        "k": k,
+        "run_dir": f"/runs/{name}",
+        "config_hash": f"hash-{name}",
+        "fuse_key": key,
+    }
 
 
 def test_frozen_transfers_that_differ_only_in_k_become_their_first_job():
-    jobs = [job("baseB", 0, None), job("BnB_k1", 1, "B"), job("BnB+_k1", 1, None), job("AnB_k1", 1, "A"),
-            job("BnB_k2", 2, "B"), job("AnB_k2", 2, "A"), job("BnB_k3", 3, "B")]
+    jobs = [
+        job("baseB", 0, None),
+        job("BnB_k1", 1, "B"),
+        job("BnB+_k1", 1, None),
+        job("AnB_k1", 1, "A"),
+        job("BnB_k2", 2, "B"),
+        job("AnB_k2", 2, "A"),
+        job("BnB_k3", 3, "B"),
+    ]
     launched = fuse_frozen(jobs)
     assert [j["overrides"][0] for j in launched] == ["run=baseB", "run=BnB_k1", "run=BnB+_k1", "run=AnB_k1"]
     assert [other["k"] for other in launched[1]["fused_with"]] == [2, 3]

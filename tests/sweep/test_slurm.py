@@ -18,8 +18,13 @@ from conftest import start_cli
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 # Long enough to be signalled mid-run (60 steps, a checkpoint every 5), on one CPU per job.
-LONG = ["recipe.max_epochs=-1", "recipe.max_steps=60", "recipe.checkpoint_every_n_steps=5",
-        "recipe.val_check_interval=60", "trainer.limit_val_batches=2"]
+LONG = [
+    "recipe.max_epochs=-1",
+    "recipe.max_steps=60",
+    "recipe.checkpoint_every_n_steps=5",
+    "recipe.val_check_interval=60",
+    "trainer.limit_val_batches=2",
+]
 GRID = ["-m", "+exp=grid", "run=baseA,baseB", *LONG]
 
 
@@ -35,8 +40,13 @@ def slurm() -> list[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(reason)  # CI starts one (.ci/run): these tests must run there
         pytest.skip(reason)
-    return ["hydra/launcher=slurm", f"hydra.launcher.partition={ready[0]}", "hydra.launcher.gpus_per_task=0",
-            "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2"]
+    return [
+        "hydra/launcher=slurm",
+        f"hydra.launcher.partition={ready[0]}",
+        "hydra.launcher.gpus_per_task=0",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=2",
+    ]
 
 
 def job_ids(root: Path) -> list[str]:

@@ -11,7 +11,6 @@ from conftest import ONE_WORKER, QUICK, shared_a_device_at_once
 from transfer_lab.devices import parallel_jobs
 
 
-
 def results(root: Path) -> dict[Path, dict]:
     return {p: json.loads(p.read_text()) for p in root.glob("runs/**/result.json")}
 
@@ -91,11 +90,23 @@ def test_parallel_jobs_each_get_a_gpu_of_their_own(cli, root, tmp_path):
     busy.acquire()
     try:
         env = {"TRANSFER_LAB_FAKE_GPUS": "2", "TRANSFER_LAB_LOCK_DIR": str(locks)}
-        done = cli("-m", "+exp=base", "half=A,B", "seed=0,1", "hydra/launcher=local", "verbose=true", *QUICK, root=root, env=env)
+        done = cli(
+            "-m",
+            "+exp=base",
+            "half=A,B",
+            "seed=0,1",
+            "hydra/launcher=local",
+            "verbose=true",
+            *QUICK,
+            root=root,
+            env=env,
+        )
     finally:
         busy.release()
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "n_jobs=2" in done.stdout + done.stderr  # the local launcher: one worker per (fake) GPU (Hydra logs it with verbose=true)
+    assert (
+        "n_jobs=2" in done.stdout + done.stderr
+    )  # the local launcher: one worker per (fake) GPU (Hydra logs it with verbose=true)
     runs = list(results(root).values())
     assert len(runs) == 4 and {r["gpu_slot"] for r in runs} == {1}
     assert not shared_a_device_at_once(runs), "two jobs trained on one GPU at once"

@@ -80,17 +80,32 @@ def layer_counts(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m transfer_lab.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ks", type=layer_counts, default=[0, 5],
-                        help="layers frozen, comma-separated (default 0,5); 0 = a base network")
+    parser.add_argument(
+        "--ks",
+        type=layer_counts,
+        default=[0, 5],
+        help="layers frozen, comma-separated (default 0,5); 0 = a base network",
+    )
     parser.add_argument("--warmup", type=int, default=5, help="steps before timing (cudnn autotuning, compilation)")
-    parser.add_argument("--steps", type=int, default=200,
-                        help="timed steps per measurement (default 200: the full path crosses epoch boundaries)")
-    parser.add_argument("--loader-jobs", type=int, default=0, metavar="N",
-                        help="instead: N input-only loaders at once in N processes (the jobs of an N-GPU host), "
-                             "aggregate img/s")
-    parser.add_argument("--study", action="store_true",
-                        help="instead: the device-hours of the sweep the overrides describe (e.g. +exp=grid), "
-                             "each kind of its jobs timed")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=200,
+        help="timed steps per measurement (default 200: the full path crosses epoch boundaries)",
+    )
+    parser.add_argument(
+        "--loader-jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: N input-only loaders at once in N processes (the jobs of an N-GPU host), aggregate img/s",
+    )
+    parser.add_argument(
+        "--study",
+        action="store_true",
+        help="instead: the device-hours of the sweep the overrides describe (e.g. +exp=grid), "
+        "each kind of its jobs timed",
+    )
     parser.add_argument("--out", help="JSON file to write (default <paths.root>/bench/bench-<time>.json)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. data=imagenet data.root=PATH")
     args = parser.parse_intermixed_args(argv)  # options may follow the overrides (scripts/gpu_check.sh)
@@ -102,8 +117,10 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         bad = [k for k in args.ks if not 0 <= k <= NUM_LAYERS - 1]
         if bad or args.warmup < 1 or args.steps < 1:
-            raise ConfigError(f"--ks {bad} / --warmup {args.warmup} / --steps {args.steps}: "
-                              f"use ks in 0..{NUM_LAYERS - 1}, warmup and steps >= 1")
+            raise ConfigError(
+                f"--ks {bad} / --warmup {args.warmup} / --steps {args.steps}: "
+                f"use ks in 0..{NUM_LAYERS - 1}, warmup and steps >= 1"
+            )
         # Bad overrides or a missing cache stop here, before any work.
         kinds, workers = job_kinds(args.overrides) if args.study else (None, 1)
         spec = kinds[0].specs[0] if args.study else spec_for(args.ks[0], args.overrides)
@@ -122,9 +139,11 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if args.loader_jobs:
         record["loader_jobs"] = loader_jobs(args.loader_jobs, args.overrides, args.steps)
-        print(f"{args.loader_jobs} input-only loaders at once, {args.steps} batches each: "
-              f"{record['loader_jobs']['aggregate_images_per_s']:,.0f} img/s in aggregate "
-              f"(slowest loader {record['loader_jobs']['slowest_job_images_per_s']:,.0f} img/s)")
+        print(
+            f"{args.loader_jobs} input-only loaders at once, {args.steps} batches each: "
+            f"{record['loader_jobs']['aggregate_images_per_s']:,.0f} img/s in aggregate "
+            f"(slowest loader {record['loader_jobs']['slowest_job_images_per_s']:,.0f} img/s)"
+        )
     else:
         try:
             if args.study:
@@ -134,8 +153,9 @@ def main(argv: list[str] | None = None) -> dict:
         except TrainingDiverged as err:
             fail(f"{err}: the bench's step rates would not be those of a run, which stops here")
         print(study_table(study, record["device"]) if args.study else table(rows))
-        record.update(warmup_steps=args.warmup, timed_steps=args.steps,
-                      **({"study": study} if args.study else {"rows": rows}))
+        record.update(
+            warmup_steps=args.warmup, timed_steps=args.steps, **({"study": study} if args.study else {"rows": rows})
+        )
     out = Path(args.out) if args.out else Path(spec.root) / "bench" / f"bench-{datetime.now():%Y%m%d-%H%M%S}.json"
     write_json(out, record)
     print(f"written: {out}")

@@ -29,8 +29,10 @@ def training_gflop_per_image(module, channels: int, crop_size: int) -> float:
     `starts`): the layers below the networks' own starts run once for all of them."""
     if hasattr(module, "members"):
         forward = layer_forward_flops(module.members[0].net, channels, crop_size)
-        own = sum(training_flops(forward, member.frozen_layers) - sum(forward[:start])
-                  for member, start in zip(module.members, module.starts))
+        own = sum(
+            training_flops(forward, member.frozen_layers) - sum(forward[:start])
+            for member, start in zip(module.members, module.starts)
+        )
         return (own + sum(forward[: max(module.starts)])) / 1e9
     return training_flops(layer_forward_flops(module.net, channels, crop_size), module.frozen_layers) / 1e9
 

@@ -4,17 +4,23 @@ import itertools
 import multiprocessing
 import time
 
+from transfer_lab.bench.timing import spec_for
 from transfer_lab.data.loader import BatchLoader
 from transfer_lab.data.registry import target_half
-from transfer_lab.bench.timing import spec_for
+
 
 def loader_job(overrides: list[str], steps: int, ready, results) -> None:
     """One input-only loader as a run's process has it (host side: gather from the cache into batches);
     after all jobs are ready, put (start, stop, images) on `results`."""
     spec = spec_for(0, overrides)
     _, _, half = target_half(spec)
-    loader = BatchLoader(half.train_images, half.train_labels, spec.recipe["batch_size"], shuffle=True,
-                         threads=spec.data["loader_threads"])
+    loader = BatchLoader(
+        half.train_images,
+        half.train_labels,
+        spec.recipe["batch_size"],
+        shuffle=True,
+        threads=spec.data["loader_threads"],
+    )
     batches = itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), steps)
     ready.wait()
     start = time.perf_counter()
@@ -35,5 +41,9 @@ def loader_jobs(jobs: int, overrides: list[str], steps: int) -> dict:
         process.join()
     seconds = max(stop for _, stop, _ in runs) - min(start for start, _, _ in runs)
     per_job = [images / (stop - start) for start, stop, images in runs]
-    return {"jobs": jobs, "steps": steps, "aggregate_images_per_s": round(sum(i for _, _, i in runs) / seconds, 1),
-            "slowest_job_images_per_s": round(min(per_job), 1)}
+    return {
+        "jobs": jobs,
+        "steps": steps,
+        "aggregate_images_per_s": round(sum(i for _, _, i in runs) / seconds, 1),
+        "slowest_job_images_per_s": round(min(per_job), 1),
+    }

@@ -53,10 +53,20 @@ def plan_jobs(overrides: list[str]) -> tuple[list[dict], bool, int]:
     for job in job_overrides([*params, *overrides]):
         spec = spec_from_config(compose_config(job))
         if network_kind(spec) not in PRICED_KINDS:
-            raise ConfigError(f"bench --study prices networks trained by SGD ({', '.join(PRICED_KINDS)}): "
-                              f"job {' '.join(job)} is a {spec.kind} job")
-        jobs.append({"overrides": job, "spec": spec, "run_dir": spec.run_name, "k": spec.k,
-                     "config_hash": spec.config_hash, "fuse_key": fuse_key(spec)})
+            raise ConfigError(
+                f"bench --study prices networks trained by SGD ({', '.join(PRICED_KINDS)}): "
+                f"job {' '.join(job)} is a {spec.kind} job"
+            )
+        jobs.append(
+            {
+                "overrides": job,
+                "spec": spec,
+                "run_dir": spec.run_name,
+                "k": spec.k,
+                "config_hash": spec.config_hash,
+                "fuse_key": fuse_key(spec),
+            }
+        )
     return jobs, bool(sweeper.get("fuse_frozen", True)), launcher_workers(hydra.launcher)
 
 
@@ -105,13 +115,25 @@ def price_study(kinds: list[JobKind], workers: int, warmup: int, steps: int) -> 
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         seconds_per_step = rates["batch_size"] / rates["full_path_images_per_s"]
-        rows.append({"kind": kind.name, "jobs": len(kind.steps), "networks_per_job": len(kind.specs),
-                     "steps": sum(kind.steps), "seconds_per_step": round(seconds_per_step, 6),
-                     "device_hours": sum(kind.steps) * seconds_per_step / 3600, **rates})
-    return {"rows": rows, "jobs": sum(row["jobs"] for row in rows),
-            "networks": sum(row["jobs"] * row["networks_per_job"] for row in rows),
-            "device_hours": sum(row["device_hours"] for row in rows), "jobs_at_once": workers,
-            "wall_hours": sum(row["device_hours"] for row in rows) / workers}
+        rows.append(
+            {
+                "kind": kind.name,
+                "jobs": len(kind.steps),
+                "networks_per_job": len(kind.specs),
+                "steps": sum(kind.steps),
+                "seconds_per_step": round(seconds_per_step, 6),
+                "device_hours": sum(kind.steps) * seconds_per_step / 3600,
+                **rates,
+            }
+        )
+    return {
+        "rows": rows,
+        "jobs": sum(row["jobs"] for row in rows),
+        "networks": sum(row["jobs"] * row["networks_per_job"] for row in rows),
+        "device_hours": sum(row["device_hours"] for row in rows),
+        "jobs_at_once": workers,
+        "wall_hours": sum(row["device_hours"] for row in rows) / workers,
+    }
 
 
 def study_table(study: dict, device: str) -> str:
@@ -129,8 +151,12 @@ def study_table(study: dict, device: str) -> str:
             f"{row['model_only_images_per_s']:>16,.1f} {row['full_path_images_per_s']:>15,.1f} {row['ratio']:>6.3f} "
             f"{mfu:>6} {row['device_hours']:>12.4f}"
         )
-    lines.append(f"{'total':<30} {study['jobs']:>4} {study['networks']:>4} {'':>9} {'':>16} {'':>15} {'':>6} {'':>6} "
-                 f"{study['device_hours']:>12.4f}")
-    lines.append(f"{study['jobs_at_once']} jobs at a time: about {study['wall_hours']:.4f} hours of wall time "
-                 f"({study['wall_hours'] * 60:.1f} min); validation and the first step's setup not included")
+    lines.append(
+        f"{'total':<30} {study['jobs']:>4} {study['networks']:>4} {'':>9} {'':>16} {'':>15} {'':>6} {'':>6} "
+        f"{study['device_hours']:>12.4f}"
+    )
+    lines.append(
+        f"{study['jobs_at_once']} jobs at a time: about {study['wall_hours']:.4f} hours of wall time "
+        f"({study['wall_hours'] * 60:.1f} min); validation and the first step's setup not included"
+    )
     return "\n".join(lines)

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from transfer_lab.compose import compose_config
 from transfer_lab.data.datamodule import HalfDataModule
 from transfer_lab.data.loader import BatchLoader
 from transfer_lab.run.build import build_trainer, divergence_stop, make_trainer
 from transfer_lab.run.loggers import finish_logger, make_logger
-from transfer_lab.compose import compose_config
 from transfer_lab.spec import RunSpec, spec_from_config
 
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
@@ -128,8 +128,9 @@ def input_only(module, half, batch_size: int, threads: int, device, warmup: int,
     return clock.stop(steps)
 
 
-def full_path(module, spec: RunSpec, half, batch_size: int, threads: int, warmup: int, steps: int,
-              run_dir: Path | None = None) -> tuple[dict, int]:
+def full_path(
+    module, spec: RunSpec, half, batch_size: int, threads: int, warmup: int, steps: int, run_dir: Path | None = None
+) -> tuple[dict, int]:
     """Clock of training steps inside the Lightning loop, fed from the dataset (the cache for ImageNet),
     with whether the optimizer step was fused, and the number of epoch boundaries they crossed.
     run_dir: the Trainer of a run (run/build.make_trainer: its logger and checkpoints written there,
@@ -137,12 +138,26 @@ def full_path(module, spec: RunSpec, half, batch_size: int, threads: int, warmup
     timer = StepTimer(warmup, steps)
     schedule = {"max_steps": warmup + steps, "max_epochs": -1}
     if run_dir is None:
-        trainer = build_trainer(spec, [timer], **schedule, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
-                                enable_checkpointing=False)
+        trainer = build_trainer(
+            spec,
+            [timer],
+            **schedule,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            logger=False,
+            enable_checkpointing=False,
+        )
     else:
         gpu = 0 if torch.cuda.is_available() else None
-        trainer = make_trainer(spec, run_dir, make_logger(spec, run_dir), gpu, {**schedule, "val_check_interval": None},
-                               callbacks=[timer], limit_val_batches=0)
+        trainer = make_trainer(
+            spec,
+            run_dir,
+            make_logger(spec, run_dir),
+            gpu,
+            {**schedule, "val_check_interval": None},
+            callbacks=[timer],
+            limit_val_batches=0,
+        )
     try:
         trainer.fit(module, datamodule=HalfDataModule(half, batch_size, threads))
     finally:

@@ -15,7 +15,9 @@ class DeviceAugment(nn.Module):
     """seed: seeds the crops and mirrors (RunSpec.data_seed), drawn from a generator of their own so
     that they do not depend on what else draws random numbers (dropout); None: torch's global RNG."""
 
-    def __init__(self, mean_image: torch.Tensor, pixel_scale: float, crop_size: int, pad: int = 0, seed: int | None = None):
+    def __init__(
+        self, mean_image: torch.Tensor, pixel_scale: float, crop_size: int, pad: int = 0, seed: int | None = None
+    ):
         super().__init__()
         self.register_buffer("mean_image", mean_image.float().clone())
         self.pixel_scale = pixel_scale

@@ -22,9 +22,9 @@ import json
 import os
 import shutil
 import signal
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable
 
 import filelock
 import numpy as np
@@ -103,7 +103,9 @@ def write_cache(
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ConfigError(f"cannot create the cache folder {folder} ({err.strerror or err}): choose another data.cache_dir") from None
+        raise ConfigError(
+            f"cannot create the cache folder {folder} ({err.strerror or err}): choose another data.cache_dir"
+        ) from None
     lock = filelock.FileLock(str(folder / ".prepare.lock"))
     try:
         lock.acquire(timeout=0)
@@ -130,7 +132,9 @@ def plan_hash(phases: dict, num_classes: int, image_size: int) -> str:
 def finished(folder: Path, plan: str) -> dict:
     manifest = read_manifest(folder)
     if manifest["plan"] != plan:
-        raise ConfigError(f"{folder} holds a complete cache of other images or another size: choose another data.cache_dir or delete it")
+        raise ConfigError(
+            f"{folder} holds a complete cache of other images or another size: choose another data.cache_dir or delete it"
+        )
     return manifest
 
 
@@ -147,7 +151,9 @@ def start_or_resume(folder: Path, plan: str, phases: dict, image_size: int, chun
         (folder / phase).mkdir(exist_ok=True)
         save_numpy(folder / phase / "labels.npy", np.asarray(labels, dtype=np.int64))
         # A sparse file: the disk fills as chunks land, so an interrupted prepare holds only what it wrote.
-        np.lib.format.open_memmap(folder / phase / "images.npy", mode="w+", dtype=np.uint8, shape=(len(files), 3, image_size, image_size))
+        np.lib.format.open_memmap(
+            folder / phase / "images.npy", mode="w+", dtype=np.uint8, shape=(len(files), 3, image_size, image_size)
+        )
     progress = {"plan": plan, "chunk_images": chunk_images, "chunks": {phase: {} for phase in phases}}
     write_json(folder / PROGRESS, progress)
     return progress
@@ -164,7 +170,9 @@ def check_free_space(folder: Path, phases: dict, progress: dict, image_size: int
         )
 
 
-def convert(folder: Path, root: Path, phases: dict, progress: dict, image_size: int, workers: int, report: Report) -> None:
+def convert(
+    folder: Path, root: Path, phases: dict, progress: dict, image_size: int, workers: int, report: Report
+) -> None:
     tasks, total = [], sum(len(files) for files, _ in phases.values())
     for phase, (files, _) in phases.items():
         path = folder / phase / "images.npy"
@@ -208,7 +216,9 @@ def convert_chunk(task) -> tuple:
     return phase, start, len(files), hashlib.sha256(data).hexdigest(), skipped
 
 
-def verify(folder: Path, phases: dict, progress: dict, num_classes: int, image_size: int, workers: int, report: Report) -> np.ndarray:
+def verify(
+    folder: Path, phases: dict, progress: dict, num_classes: int, image_size: int, workers: int, report: Report
+) -> np.ndarray:
     """Read every chunk back against its checksum; return the training class sums (K x 3 x S x S uint32)."""
     tasks = []
     for phase, (files, labels) in phases.items():
@@ -217,7 +227,9 @@ def verify(folder: Path, phases: dict, progress: dict, num_classes: int, image_s
             stop = min(start + progress["chunk_images"], len(files))
             chunk_labels = np.asarray(labels[start:stop]) if phase == "train" else None
             skipped = [entry["row"] - start for entry in chunk["skipped"]]
-            tasks.append((phase, str(folder / phase / "images.npy"), start, stop, chunk["sha256"], chunk_labels, skipped))
+            tasks.append(
+                (phase, str(folder / phase / "images.npy"), start, stop, chunk["sha256"], chunk_labels, skipped)
+            )
     class_sums = np.zeros((num_classes, 3, image_size, image_size), dtype=np.uint32)
     failed, done, total = [], 0, sum(len(files) for files, _ in phases.values())
     report("verify", done, total)
@@ -237,7 +249,9 @@ def verify(folder: Path, phases: dict, progress: dict, num_classes: int, image_s
         for phase, start in failed:
             del progress["chunks"][phase][str(start)]
         write_json(folder / PROGRESS, progress)
-        raise VerifyError(f"{len(failed)} chunks of {folder} did not read back as written (dropped): run the same command again to rewrite them")
+        raise VerifyError(
+            f"{len(failed)} chunks of {folder} did not read back as written (dropped): run the same command again to rewrite them"
+        )
     return class_sums
 
 
@@ -255,7 +269,9 @@ def verify_chunk(task) -> tuple:
     return phase, start, stop - start, intact, sums
 
 
-def finish(folder: Path, plan: str, phases: dict, progress: dict, class_sums: np.ndarray, image_size: int, meta: dict) -> dict:
+def finish(
+    folder: Path, plan: str, phases: dict, progress: dict, class_sums: np.ndarray, image_size: int, meta: dict
+) -> dict:
     """Class sums, then the images forced to disk, then the manifest: the last write makes the cache complete."""
     save_numpy(folder / "train" / "class_sums.npy", class_sums)
     for phase in phases:
@@ -264,7 +280,14 @@ def finish(folder: Path, plan: str, phases: dict, progress: dict, class_sums: np
             os.fsync(fd)
         finally:
             os.close(fd)
-    manifest = {"format": FORMAT, "plan": plan, "image_size": image_size, "num_classes": len(class_sums), "meta": meta, "phases": {}}
+    manifest = {
+        "format": FORMAT,
+        "plan": plan,
+        "image_size": image_size,
+        "num_classes": len(class_sums),
+        "meta": meta,
+        "phases": {},
+    }
     for phase, (files, _) in phases.items():
         skipped = [entry for chunk in progress["chunks"][phase].values() for entry in chunk["skipped"]]
         manifest["phases"][phase] = {
@@ -280,7 +303,9 @@ def in_pool(function: Callable, tasks: list, workers: int, on_result: Callable) 
     """Run function(task) for every task on `workers` processes, on_result(result) as each completes.
     Ctrl-C reaches only this process: it cancels what has not started, waits for the running
     chunks (seconds) and propagates."""
-    with ProcessPoolExecutor(max(1, workers), initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
+    with ProcessPoolExecutor(
+        max(1, workers), initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)
+    ) as pool:
         futures = [pool.submit(function, task) for task in tasks]
         try:
             for future in as_completed(futures):

@@ -27,7 +27,15 @@ class HalfDataModule(pl.LightningDataModule):
     def _loader(self, images, labels, train: bool) -> BatchLoader:
         device = self.trainer.strategy.root_device if self.trainer is not None else "cpu"
         generator = torch.Generator().manual_seed(self.order_seed) if train and self.order_seed is not None else None
-        return BatchLoader(images, labels, self.batch_size, shuffle=train, threads=self.loader_threads, device=device, generator=generator)
+        return BatchLoader(
+            images,
+            labels,
+            self.batch_size,
+            shuffle=train,
+            threads=self.loader_threads,
+            device=device,
+            generator=generator,
+        )
 
     def train_dataloader(self) -> BatchLoader:
         self.train_loader = self._loader(self.half.train_images, self.half.train_labels, train=True)

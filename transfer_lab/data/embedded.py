@@ -21,7 +21,9 @@ def load_animalfashion(path: str | None = None) -> ClassImages:
         with np.load(file) as npz:
             arrays = {key: npz[key] for key in npz.files}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-        raise ConfigError(f"cannot read the AnimalFashion-20 file {file} ({err}); reinstall the package or fix data.path") from err
+        raise ConfigError(
+            f"cannot read the AnimalFashion-20 file {file} ({err}); reinstall the package or fix data.path"
+        ) from err
     return ClassImages(
         name="animalfashion",
         class_names=[str(n) for n in arrays["class_names"]],

@@ -53,7 +53,9 @@ def locate(root: str | None) -> tuple[Path, str, Path]:
         raise ConfigError(f"data.root is required for data=imagenet: add data.root=/path/to/ILSVRC2012 ({LAYOUT_HINT})")
     root = Path(root).expanduser().absolute()
     if not root.is_dir():
-        raise ConfigError(f"data.root={root} is not a folder: point data.root at the ILSVRC-2012 folder ({LAYOUT_HINT})")
+        raise ConfigError(
+            f"data.root={root} is not a folder: point data.root at the ILSVRC-2012 folder ({LAYOUT_HINT})"
+        )
     for layout, base in (("folders", root), ("kaggle", root / KAGGLE_DIR)):
         if (base / "train").is_dir():
             return root, layout, base
@@ -66,15 +68,21 @@ def scan(root: str | None) -> ImageNetTree:
     train_dir, val_dir = base / "train", base / "val"
     wnids = class_folders(train_dir)
     if not wnids:
-        raise ConfigError(f"{train_dir} holds no <wnid>/ class folders (e.g. n01440764/): point data.root at ILSVRC-2012 ({LAYOUT_HINT})")
+        raise ConfigError(
+            f"{train_dir} holds no <wnid>/ class folders (e.g. n01440764/): point data.root at ILSVRC-2012 ({LAYOUT_HINT})"
+        )
     label_of = {wnid: i for i, wnid in enumerate(wnids)}
     if not val_dir.is_dir():
-        raise ConfigError(f"{val_dir} is missing: ImageNet's validation images are the study's evaluation set ({LAYOUT_HINT})")
+        raise ConfigError(
+            f"{val_dir} is missing: ImageNet's validation images are the study's evaluation set ({LAYOUT_HINT})"
+        )
     val_wnids = class_folders(val_dir)
     if val_wnids:
         stray = sorted(set(val_wnids) - set(wnids))
         if stray:
-            raise ConfigError(f"{val_dir} has classes without training images ({stray[:3]}): restore train/ or remove them")
+            raise ConfigError(
+                f"{val_dir} has classes without training images ({stray[:3]}): restore train/ or remove them"
+            )
         val = files_by_class(root, val_dir, val_wnids, label_of)
     else:
         val = flat_val_files(root, val_dir, label_of)
@@ -91,7 +99,9 @@ def class_folders(folder: Path) -> list[str]:
         names = sorted(entry.name for entry in entries if entry.is_dir())
     odd = [name for name in names if not WNID.fullmatch(name)]
     if odd:
-        raise ConfigError(f"{folder} has folders that are not wnids ({odd[:3]}): point data.root at ILSVRC-2012 ({LAYOUT_HINT})")
+        raise ConfigError(
+            f"{folder} has folders that are not wnids ({odd[:3]}): point data.root at ILSVRC-2012 ({LAYOUT_HINT})"
+        )
     return names
 
 
@@ -114,17 +124,23 @@ def flat_val_files(root: Path, val_dir: Path, label_of: dict[str, int]) -> tuple
     """Kaggle's flat val/: labels from LOC_val_solution.csv. Rows of classes outside the tree are ignored (a subset)."""
     csv_path = next((p / VAL_SOLUTION for p in (root, *root.parents[:3]) if (p / VAL_SOLUTION).is_file()), None)
     if csv_path is None:
-        raise ConfigError(f"{val_dir} has no <wnid>/ folders and {root / VAL_SOLUTION} is missing: add the Kaggle csv or sort val/ into val/<wnid>/")
+        raise ConfigError(
+            f"{val_dir} has no <wnid>/ folders and {root / VAL_SOLUTION} is missing: add the Kaggle csv or sort val/ into val/<wnid>/"
+        )
     with open(csv_path, newline="") as f:
         wnid_of = {row["ImageId"]: row["PredictionString"].split()[0] for row in csv.DictReader(f)}
     found = {f.stem: f for f in image_files(val_dir)}
     unlabelled = sorted(set(found) - set(wnid_of))
     if unlabelled:
-        raise ConfigError(f"{len(unlabelled)} files in {val_dir} are not in {csv_path} (e.g. {unlabelled[0]}): remove them or use the matching csv")
+        raise ConfigError(
+            f"{len(unlabelled)} files in {val_dir} are not in {csv_path} (e.g. {unlabelled[0]}): remove them or use the matching csv"
+        )
     wanted = sorted((label_of[wnid], image_id) for image_id, wnid in wnid_of.items() if wnid in label_of)
     missing = [image_id for _, image_id in wanted if image_id not in found]
     if missing:
-        raise ConfigError(f"{len(missing)} validation images listed in {csv_path} are missing from {val_dir} (e.g. {missing[0]}): restore them")
+        raise ConfigError(
+            f"{len(missing)} validation images listed in {csv_path} are missing from {val_dir} (e.g. {missing[0]}): restore them"
+        )
     return [str(found[i].relative_to(root)) for _, i in wanted], [label for label, _ in wanted]
 
 
@@ -134,8 +150,13 @@ def cache_dir(data: dict) -> Path:
 
 def prepare_command(data: dict) -> str:
     """The exact command that writes the cache `data` asks for."""
-    words = ["python -m transfer_lab.prepare", "data=imagenet", f"data.root={data.get('root')}",
-             f"data.image_size={data['image_size']}", f"data.cache_dir={data['cache_dir']}"]
+    words = [
+        "python -m transfer_lab.prepare",
+        "data=imagenet",
+        f"data.root={data.get('root')}",
+        f"data.image_size={data['image_size']}",
+        f"data.cache_dir={data['cache_dir']}",
+    ]
     return " ".join(shlex.quote(w) if "=" in w else w for w in words)
 
 
@@ -143,19 +164,30 @@ def load_imagenet(data: dict) -> ClassImages:
     """The prepared cache of `data` as ClassImages (memory-mapped); ConfigError if it is missing or does not match."""
     folder = cache_dir(data)
     if data["crop_size"] > data["image_size"]:
-        raise ConfigError(f"data.crop_size={data['crop_size']} does not fit data.image_size={data['image_size']}: use a smaller crop or a larger image size")
+        raise ConfigError(
+            f"data.crop_size={data['crop_size']} does not fit data.image_size={data['image_size']}: use a smaller crop or a larger image size"
+        )
     state = cache.state(folder)
     if state != "complete":
         locate(data.get("root"))  # a missing or wrong data.root is the first thing to fix
-        what = "is incomplete (prepare was interrupted): finish it" if state == "partial" else "does not exist: prepare it once (decodes every image on all CPU cores)"
+        what = (
+            "is incomplete (prepare was interrupted): finish it"
+            if state == "partial"
+            else "does not exist: prepare it once (decodes every image on all CPU cores)"
+        )
         raise ConfigError(f"the ImageNet cache {folder} {what} with: {prepare_command(data)}")
     manifest = cache.read_manifest(folder)
     if manifest["image_size"] != data["image_size"]:
-        raise ConfigError(f"the cache {folder} holds {manifest['image_size']} px images, not data.image_size={data['image_size']}: choose another data.cache_dir")
+        raise ConfigError(
+            f"the cache {folder} holds {manifest['image_size']} px images, not data.image_size={data['image_size']}: choose another data.cache_dir"
+        )
     source = manifest["meta"]["root"]
     if data.get("root") and Path(data["root"]).expanduser().resolve() != Path(source).resolve():
-        raise ConfigError(f"the cache {folder} was prepared from {source}, not data.root={data['root']}: use that root or another data.cache_dir")
+        raise ConfigError(
+            f"the cache {folder} was prepared from {source}, not data.root={data['root']}: use that root or another data.cache_dir"
+        )
     wnids = manifest["meta"]["wnids"]
     # class_names are the wnids, so split.json lists the wnids of each half.
-    return ClassImages(name="imagenet", class_names=wnids, natural=natural_flags(len(wnids)), **cache.open_cache(folder))
-
+    return ClassImages(
+        name="imagenet", class_names=wnids, natural=natural_flags(len(wnids)), **cache.open_cache(folder)
+    )

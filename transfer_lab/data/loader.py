@@ -24,8 +24,16 @@ class BatchLoader:
     batch are sorted: reads from a memory-mapped array then go forward through the file.
     """
 
-    def __init__(self, images, labels: np.ndarray, batch_size: int, shuffle: bool, threads: int = 1, device="cpu",
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        images,
+        labels: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        threads: int = 1,
+        device="cpu",
+        generator: torch.Generator | None = None,
+    ):
         self.images, self.labels = images, np.asarray(labels, dtype=np.int64)
         self.generator = generator
         self.batch_size = min(batch_size, len(self.labels))
@@ -46,7 +54,11 @@ class BatchLoader:
         """The rows of each batch of one epoch, in the order they are served."""
         if self.generator is not None:
             self.order_state = self.generator.get_state()
-        order = torch.randperm(len(self.labels), generator=self.generator).numpy() if self.shuffle else np.arange(len(self.labels))
+        order = (
+            torch.randperm(len(self.labels), generator=self.generator).numpy()
+            if self.shuffle
+            else np.arange(len(self.labels))
+        )
         return [np.sort(order[i * self.batch_size : (i + 1) * self.batch_size]) for i in range(len(self))]
 
     def position(self) -> dict:
@@ -101,7 +113,10 @@ class BatchLoader:
         # torch caches pinned memory, so this costs an allocation once per process, not per epoch.
         shape = (self.batch_size, *self.images.shape[1:])
         ring = [
-            (torch.empty(shape, dtype=torch.uint8, pin_memory=True), torch.empty(self.batch_size, dtype=torch.int64, pin_memory=True))
+            (
+                torch.empty(shape, dtype=torch.uint8, pin_memory=True),
+                torch.empty(self.batch_size, dtype=torch.int64, pin_memory=True),
+            )
             for _ in range(depth + 2)
         ]
         copied: list[torch.cuda.Event | None] = [None] * len(ring)  # per buffer: its last copy to the device

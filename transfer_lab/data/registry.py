@@ -5,8 +5,8 @@ import json
 from functools import lru_cache
 
 from transfer_lab.data.embedded import load_animalfashion
-from transfer_lab.data.images import ClassImages, HalfImages
 from transfer_lab.data.imagenet import load_imagenet
+from transfer_lab.data.images import ClassImages, HalfImages
 from transfer_lab.data.scarcity import scarce_half
 from transfer_lab.data.splits import Split, make_split
 from transfer_lab.errors import ConfigError
@@ -56,6 +56,11 @@ def training_half(spec: RunSpec) -> tuple[ClassImages, Split, HalfImages, dict]:
     full_train_size, subset = len(half.train_labels), {"warnings": []}
     if spec.target_per_class is not None:
         half, subset = scarce_half(half, spec.target_per_class, spec.split)
-    fields = {"n_classes": len(half.classes), "n_train_images": int(len(half.train_labels)),
-              "n_train_images_full": full_train_size, **subset, "n_val_images": int(len(half.val_labels))}
+    fields = {
+        "n_classes": len(half.classes),
+        "n_train_images": len(half.train_labels),
+        "n_train_images_full": full_train_size,
+        **subset,
+        "n_val_images": len(half.val_labels),
+    }
     return dataset, split, half, fields

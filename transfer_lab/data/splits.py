@@ -29,7 +29,9 @@ class Split:
 
     def classes(self, half: str) -> tuple[int, ...]:
         if not self.halves[half]:
-            raise ConfigError(f"split={self.name} puts no classes in half {half}: train on half A (half=A / target=A), or choose another split")
+            raise ConfigError(
+                f"split={self.name} puts no classes in half {half}: train on half A (half=A / target=A), or choose another split"
+            )
         return self.halves[half]
 
     def check_target(self, half: str) -> None:
@@ -70,7 +72,9 @@ def make_split(name: str, seed: int, natural: np.ndarray, **options) -> Split:
     elif name == "classes":
         a, b = (_class_list(options.get(half), half, num_classes) for half in HALVES)
         if set(a) & set(b):
-            raise ConfigError(f"split.A and split.B share classes {sorted(set(a) & set(b))}: give each class to one half")
+            raise ConfigError(
+                f"split.A and split.B share classes {sorted(set(a) & set(b))}: give each class to one half"
+            )
         return Split(name=name, seed=seed, halves={"A": a, "B": b})
     else:  # all
         return Split(name=name, seed=seed, halves={"A": tuple(range(num_classes)), "B": ()})
@@ -106,7 +110,9 @@ def _class_list(value, half: str, num_classes: int) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or not value:
         raise ConfigError(f"split.{half}={value!r} is not a non-empty list of class indices: {example}")
     if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < num_classes for c in value):
-        raise ConfigError(f"split.{half}={list(value)} holds values that are not class indices 0..{num_classes - 1}: {example}")
+        raise ConfigError(
+            f"split.{half}={list(value)} holds values that are not class indices 0..{num_classes - 1}: {example}"
+        )
     if len(set(value)) != len(value):
         raise ConfigError(f"split.{half}={list(value)} lists a class twice: {example}")
     return tuple(sorted(value))

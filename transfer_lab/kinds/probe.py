@@ -20,13 +20,23 @@ class Probe(Transfer):
 
     def parse(self, match):
         if match["probe_plus"]:
-            raise ConfigError(f"run={match.string}: a probe's layers are always frozen: drop the +, e.g. run=probeAnB_k3")
-        return {"kind": self.name, "half": None, "source": match["probe_source"], "target": match["probe_target"],
-                "k": int(match["probe_k"]), "freeze": True}
+            raise ConfigError(
+                f"run={match.string}: a probe's layers are always frozen: drop the +, e.g. run=probeAnB_k3"
+            )
+        return {
+            "kind": self.name,
+            "half": None,
+            "source": match["probe_source"],
+            "target": match["probe_target"],
+            "k": int(match["probe_k"]),
+            "freeze": True,
+        }
 
     def check_freeze(self, freeze):
         if not freeze:
-            raise ConfigError("freeze=false with a probe: a probe's layers are always frozen; fine-tune with +exp=anb freeze=false")
+            raise ConfigError(
+                "freeze=false with a probe: a probe's layers are always frozen; fine-tune with +exp=anb freeze=false"
+            )
 
     def series(self, spec):
         return f"probe{spec.source}n{spec.target}"
@@ -43,7 +53,9 @@ class Probe(Transfer):
         for key, example in POSITIVE.items():
             value, integer = options.get(key), isinstance(example, int)
             if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) or value <= 0:
-                raise ConfigError(f"probe.{key}={value!r}: use a positive {'integer' if integer else 'number'}, e.g. probe.{key}={example}")
+                raise ConfigError(
+                    f"probe.{key}={value!r}: use a positive {'integer' if integer else 'number'}, e.g. probe.{key}={example}"
+                )
         decay = options.get("weight_decay")
         if isinstance(decay, bool) or not isinstance(decay, (int, float)) or decay < 0:
             raise ConfigError(f"probe.weight_decay={decay!r}: use a number >= 0, e.g. probe.weight_decay=0.0001")

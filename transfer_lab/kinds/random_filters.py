@@ -11,8 +11,14 @@ class RandomFilters(RunKind):
     runner = "transfer_lab.run.fit.fit_kind"
 
     def parse(self, match):
-        return {"kind": self.name, "half": match["random_half"], "source": None, "target": None,
-                "k": int(match["random_k"]), "freeze": True}
+        return {
+            "kind": self.name,
+            "half": match["random_half"],
+            "source": None,
+            "target": None,
+            "k": int(match["random_k"]),
+            "freeze": True,
+        }
 
     def choose(self, choice):
         target = half(self.required(choice, "half"), "half", self.example)

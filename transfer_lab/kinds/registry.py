@@ -111,6 +111,7 @@ def half(value: Any, key: str, example: str) -> str:
 
 def layer_count(k: Any, what: str, example: str) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= NUM_LAYERS - 1:
-        raise ConfigError(f"k={k!r} is not a layer count for {what}: use an integer 1..{NUM_LAYERS - 1}, e.g. {example}")
+        raise ConfigError(
+            f"k={k!r} is not a layer count for {what}: use an integer 1..{NUM_LAYERS - 1}, e.g. {example}"
+        )
     return k
-

@@ -23,7 +23,9 @@ class Similarity(RunKind):
 
     def choose(self, choice):  # compares base A and base B: no layer count, no direction
         if choice["k"] is not None:
-            raise ConfigError(f"k={choice['k']} is set for +exp=similarity, which compares every layer: drop k, or use +exp=probe k={choice['k']}")
+            raise ConfigError(
+                f"k={choice['k']} is set for +exp=similarity, which compares every layer: drop k, or use +exp=probe k={choice['k']}"
+            )
         return {"target": "B", "source": "A", "k": 0, "freeze": False}
 
     def series(self, spec):
@@ -31,8 +33,11 @@ class Similarity(RunKind):
 
     def bases(self, spec):
         """The base networks compared: A, B, and B of the reference seed (B')."""
-        return {"A": spec.base_spec("A"), "B": spec.base_spec("B"),
-                "B'": replace(spec.base_spec(REFERENCE_HALF), seed=settings(spec)["reference_seed"])}
+        return {
+            "A": spec.base_spec("A"),
+            "B": spec.base_spec("B"),
+            "B'": replace(spec.base_spec(REFERENCE_HALF), seed=settings(spec)["reference_seed"]),
+        }
 
     def base_command(self, rebuild_command, base):
         """The run's own command (half B, its seed) with base's half and seed."""
@@ -43,8 +48,10 @@ class Similarity(RunKind):
         """Bad settings, or more images asked for than the set holds: one line, before any work."""
         wanted, available = settings(spec)["images"], len(image_pool(dataset, split))
         if wanted is not None and wanted > available:
-            raise ConfigError(f"similarity.images={wanted} is larger than the {available} validation images of halves A and B: "
-                              f"use similarity.images={available} or fewer, or null for all")
+            raise ConfigError(
+                f"similarity.images={wanted} is larger than the {available} validation images of halves A and B: "
+                f"use similarity.images={available} or fewer, or null for all"
+            )
 
 
 def settings(spec) -> dict:
@@ -52,12 +59,18 @@ def settings(spec) -> dict:
     options = spec.options
     images, batch_size, reference = options.get("images"), options.get("batch_size"), options.get("reference_seed")
     if images is not None and (isinstance(images, bool) or not isinstance(images, int) or images < MIN_BATCH):
-        raise ConfigError(f"similarity.images={images!r} is not a number of images: use an integer >= {MIN_BATCH}, or null for all")
+        raise ConfigError(
+            f"similarity.images={images!r} is not a number of images: use an integer >= {MIN_BATCH}, or null for all"
+        )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < MIN_BATCH:
-        raise ConfigError(f"similarity.batch_size={batch_size!r}: use an integer >= {MIN_BATCH} (images per HSIC estimate), e.g. 500")
+        raise ConfigError(
+            f"similarity.batch_size={batch_size!r}: use an integer >= {MIN_BATCH} (images per HSIC estimate), e.g. 500"
+        )
     reference = spec.seed + 1 if reference is None else reference
     if isinstance(reference, bool) or not isinstance(reference, int) or reference == spec.seed:
-        raise ConfigError(f"similarity.reference_seed={reference!r}: use an integer seed other than seed={spec.seed}, or null for seed + 1")
+        raise ConfigError(
+            f"similarity.reference_seed={reference!r}: use an integer seed other than seed={spec.seed}, or null for seed + 1"
+        )
     return {"images": images, "batch_size": batch_size, "reference_seed": reference}
 
 

@@ -15,8 +15,14 @@ class Transfer(RunKind):
     what = "a transfer"  # in a layer count's message
 
     def parse(self, match):
-        return {"kind": self.name, "half": None, "source": match["source"], "target": match["target"],
-                "k": int(match["k"]), "freeze": not match["plus"]}
+        return {
+            "kind": self.name,
+            "half": None,
+            "source": match["source"],
+            "target": match["target"],
+            "k": int(match["k"]),
+            "freeze": not match["plus"],
+        }
 
     def choose(self, choice):
         source = half(self.required(choice, "source"), "source", self.example)

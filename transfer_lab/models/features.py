@@ -14,7 +14,9 @@ from torch.nn import functional as F
 from transfer_lab.data.augment import DeviceAugment
 
 
-def stored_network(model: dict, data: dict, net_state: dict, mean_image: torch.Tensor, device: torch.device) -> tuple[nn.Module, DeviceAugment]:
+def stored_network(
+    model: dict, data: dict, net_state: dict, mean_image: torch.Tensor, device: torch.device
+) -> tuple[nn.Module, DeviceAugment]:
     """A base network from its stored weights, in eval mode (dropout off), and the input pipeline it
     was validated with: its own mean image, centre crops."""
     net = instantiate(model["net"], num_classes=net_state["fc8.weight"].shape[0])
@@ -43,4 +45,3 @@ def pooled(x: torch.Tensor, max_features: int) -> torch.Tensor:
         if grid < x.shape[-1]:
             x = F.adaptive_avg_pool2d(x, grid)
     return x.flatten(1)
-

@@ -63,7 +63,9 @@ class TransferModule(pl.LightningModule):
         self.frozen_layers = frozen_prefix(net)
         logits = net.fc8.out_features
         self.val_top1 = MulticlassAccuracy(num_classes=logits, top_k=1, average="micro")
-        self.val_top5 = MulticlassAccuracy(num_classes=logits, top_k=5, average="micro") if top5 and logits > 5 else None
+        self.val_top5 = (
+            MulticlassAccuracy(num_classes=logits, top_k=5, average="micro") if top5 and logits > 5 else None
+        )
         self.val_top1_history: list[float] = []
         self.last_val_top5: float | None = None
         self.validated_at_step = -1  # global step of the last validation (run/fit.py validates the final weights once)
@@ -151,13 +153,20 @@ class TransferModule(pl.LightningModule):
         length = {}
         if self.scheduler_factory.keywords.get("total_iters", 0) is None:
             length["total_iters"] = int(total_steps or self.trainer.estimated_stepping_batches)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer, **length), "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer, **length), "interval": "step"},
+        }
 
     def fused_step(self) -> dict:
         """fused=True on a GPU where the optimizer has it: one kernel per step instead of a loop over
         the parameters, whose launches were the largest host cost per step on an H100 (issue 10)."""
         factory = self.optimizer_factory
-        if self.device.type != "cuda" or "fused" in factory.keywords or "fused" not in inspect.signature(factory.func).parameters:
+        if (
+            self.device.type != "cuda"
+            or "fused" in factory.keywords
+            or "fused" not in inspect.signature(factory.func).parameters
+        ):
             return {}
         return {"fused": True}
 

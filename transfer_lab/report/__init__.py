@@ -42,8 +42,11 @@ from transfer_lab.study_key import STUDY_KEYS, StudyKey
 STUDY_COLUMNS = [*STUDY_KEYS, "study_settings"]
 FIRST_COLUMNS = ["status", *STUDY_COLUMNS, "split_seed", "seed", "series", "k", "freeze", "val_top1", "val_top1_best"]
 # The figure of each kind of split: its file name and how it is drawn.
-FIGURES = {"random": ("transfer", transfer_figure), "natman": ("natman", natman_figure),
-           "all": ("random_filters", random_filters_figure)}
+FIGURES = {
+    "random": ("transfer", transfer_figure),
+    "natman": ("natman", natman_figure),
+    "all": ("random_filters", random_filters_figure),
+}
 
 
 def write_csv(path: Path, rows: list[dict], first: list[str]) -> None:
@@ -77,8 +80,11 @@ def write_report(folders: list[Path], out: Path | None = None) -> Path:
     studies = studies_of(records)
     keys = list(studies)
     write_csv(out / "results.csv", records, FIRST_COLUMNS)
-    write_csv(out / "summary.csv", summary_rows(list(studies.values())),
-              [*STUDY_COLUMNS, "differs", "series", "k", "mean", "std", "n", "seeds", "at_chance"])
+    write_csv(
+        out / "summary.csv",
+        summary_rows(list(studies.values())),
+        [*STUDY_COLUMNS, "differs", "series", "k", "mean", "std", "n", "seeds", "at_chance"],
+    )
     figure_names = _figure_names(keys)
     root = paths_root_of(folders[0])
     paths_root = None if root == Path.cwd() / "outputs" else str(root)
@@ -91,8 +97,9 @@ def write_report(folders: list[Path], out: Path | None = None) -> Path:
         title = study_title(family, studies[members[0]].differs_words)
         lines += scarcity_markdown(title, points, figure, (family.dataset, family.split) == ("imagenet", "all"))
     for key in keys:
-        natman = next((studies[k] for k in keys if k.split == "natman" and twin(studies[k]) == twin(studies[key])),
-                      None)
+        natman = next(
+            (studies[k] for k in keys if k.split == "natman" and twin(studies[k]) == twin(studies[key])), None
+        )
         figure = figure_names.get(key)
         if figure:
             FIGURES[key.split][1](studies[key], out / figure)
@@ -132,8 +139,14 @@ def log_to_wandb(out: Path, project: str, group: str | None) -> None:
 
     with open(out / "summary.csv") as f:
         rows = list(csv.reader(f))
-    run = wandb.init(project=project, group=group, job_type="analysis", name=f"report-{out.name}", dir=str(out),
-                     settings=wandb.Settings(silent=True, console="off"))  # the sweep's last line names the report folder
+    run = wandb.init(
+        project=project,
+        group=group,
+        job_type="analysis",
+        name=f"report-{out.name}",
+        dir=str(out),
+        settings=wandb.Settings(silent=True, console="off"),
+    )  # the sweep's last line names the report folder
     try:
         run.log({"summary": wandb.Table(columns=rows[0], data=rows[1:])})
         for figure in sorted(out.glob("*.png")):
@@ -144,11 +157,16 @@ def log_to_wandb(out: Path, project: str, group: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m transfer_lab.report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m transfer_lab.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("folders", nargs="+", type=Path, help="folders holding runs (searched recursively)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="report folder (default: <paths.root>/reports/<dataset>-<split>, paths.root being where the first folder's runs/ is)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="report folder (default: <paths.root>/reports/<dataset>-<split>, paths.root being where the first folder's runs/ is)",
+    )
     parser.add_argument("--wandb", metavar="PROJECT", default=None, help="also log an analysis run to this W&B project")
     parser.add_argument("--group", default=None, help="W&B group of the analysis run")
     args = parser.parse_args(argv)

@@ -27,8 +27,12 @@ STYLE = {  # colour, marker, filled
     "fine-tuned, best k": ("tab:red", "D", True),
     "probeAnB": ("tab:green", "^", True),  # report/similarity.py
 }
-RANDOM_SERIES = {"BnB": "BnB: selffer, frozen", "BnB+": "BnB+: selffer, fine-tuned",
-                 "AnB": "AnB: transfer, frozen", "AnB+": "AnB+: transfer, fine-tuned"}
+RANDOM_SERIES = {
+    "BnB": "BnB: selffer, frozen",
+    "BnB+": "BnB+: selffer, fine-tuned",
+    "AnB": "AnB: transfer, frozen",
+    "AnB+": "AnB+: transfer, fine-tuned",
+}
 # Side by side at each k, so that the dots of different series do not hide each other.
 OFFSET = {"BnB": -0.15, "BnB+": -0.05, "AnB": 0.05, "AnB+": 0.15}
 PAPER_GREY = "0.75"
@@ -68,21 +72,37 @@ def save_figure(fig, path: Path, title: str, study: str, detail: str, legend_axe
     _pyplot().close(fig)
 
 
-def draw(ax, cells: dict[float, Cell], label: str, legend: str | None = None, offset: float = 0.0,
-         minus: float = 0.0) -> None:
+def draw(
+    ax, cells: dict[float, Cell], label: str, legend: str | None = None, offset: float = 0.0, minus: float = 0.0
+) -> None:
     """One series, shifted by `offset` on x: the mean of each point on a line; with several runs per point,
     ±1 std bars and a dot per run."""
     color, marker, filled = STYLE[label]
     xs = sorted(cells)
-    ax.plot([x + offset for x in xs], [PERCENT * (cells[x].mean - minus) for x in xs], color=color,
-            linestyle="-" if filled else "--", marker=marker, markersize=6, markerfacecolor=color if filled else "white",
-            label=legend or label, zorder=3)
+    ax.plot(
+        [x + offset for x in xs],
+        [PERCENT * (cells[x].mean - minus) for x in xs],
+        color=color,
+        linestyle="-" if filled else "--",
+        marker=marker,
+        markersize=6,
+        markerfacecolor=color if filled else "white",
+        label=legend or label,
+        zorder=3,
+    )
     several = [x for x in xs if cells[x].n > 1]
     if not several:
         return
-    ax.errorbar([x + offset for x in several], [PERCENT * (cells[x].mean - minus) for x in several],
-                yerr=[PERCENT * cells[x].std for x in several], fmt="none", ecolor=color, elinewidth=1, capsize=2,
-                zorder=2)
+    ax.errorbar(
+        [x + offset for x in several],
+        [PERCENT * (cells[x].mean - minus) for x in several],
+        yerr=[PERCENT * cells[x].std for x in several],
+        fmt="none",
+        ecolor=color,
+        elinewidth=1,
+        capsize=2,
+        zorder=2,
+    )
     dots = [(x + offset, PERCENT * (value - minus)) for x in several for value in cells[x].values.values()]
     ax.scatter(*zip(*dots), s=9, color=color, alpha=0.45, linewidths=0, zorder=4)
 
@@ -103,8 +123,17 @@ def paper_line(ax, split: str, series: str, ks, label: str | None, minus: float 
     points = [(k, value) for k in ks if (value := paper_value(split, series, k, paper)) is not None]
     if points:
         _, marker, filled = STYLE.get(series, (None, "o", True))
-        ax.plot([k for k, _ in points], [PERCENT * (v - minus) for _, v in points], color=PAPER_GREY, marker=marker,
-                markersize=4, linewidth=1, linestyle="-" if filled else "--", label=label, zorder=1)
+        ax.plot(
+            [k for k, _ in points],
+            [PERCENT * (v - minus) for _, v in points],
+            color=PAPER_GREY,
+            marker=marker,
+            markersize=4,
+            linewidth=1,
+            linestyle="-" if filled else "--",
+            label=label,
+            zorder=1,
+        )
 
 
 def on_imagenet(study: Study) -> bool:
@@ -129,8 +158,13 @@ def transfer_figure(study: Study, path: Path) -> None:
             panel.axhline(level, color="black", linewidth=1, linestyle=":")
             draw(panel, {0: base}, "base B", "base B: trained from scratch on B (k=0; dotted: its level)", minus=minus)
             if base.n > 1:
-                panel.axhspan(level - PERCENT * base.std, level + PERCENT * base.std, color="0.9", zorder=0,
-                              label=f"base B ± 1 std over its {base.n} seeds")
+                panel.axhspan(
+                    level - PERCENT * base.std,
+                    level + PERCENT * base.std,
+                    color="0.9",
+                    zorder=0,
+                    label=f"base B ± 1 std over its {base.n} seeds",
+                )
         for series, legend in RANDOM_SERIES.items():
             draw(panel, series_cells(study, series), series, legend, OFFSET[series], minus)
             if paper:
@@ -144,15 +178,23 @@ def transfer_figure(study: Study, path: Path) -> None:
     bottom.set_ylabel("minus base B (pp)")
     bottom.set_xlabel("layers copied from the base network, k (0 = base network)")
     bottom.set_xticks(range(8))
-    save_figure(fig, path, "Transfer vs layers copied", study_title(study.key, study.differs_words),
-          _detail(study, "final validation top-1 on half B"), top)
+    save_figure(
+        fig,
+        path,
+        "Transfer vs layers copied",
+        study_title(study.key, study.differs_words),
+        _detail(study, "final validation top-1 on half B"),
+        top,
+    )
 
 
 def natman_figure(study: Study, path: Path) -> None:
     """Paper Figure 3 (top): frozen transfer between the man-made and the natural half."""
     fig, ax = new_figure()
     for series, target, label in (("AnB", "B", "AnB (man-made -> natural)"), ("BnA", "A", "BnA (natural -> man-made)")):
-        cells = series_cells(study, series) | ({0: study.cells[(f"base{target}", 0)]} if (f"base{target}", 0) in study.cells else {})
+        cells = series_cells(study, series) | (
+            {0: study.cells[(f"base{target}", 0)]} if (f"base{target}", 0) in study.cells else {}
+        )
         if cells:
             draw(ax, cells, label)
             if on_imagenet(study):
@@ -161,8 +203,14 @@ def natman_figure(study: Study, path: Path) -> None:
     ax.set_xticks(range(8))
     ax.set_xlabel("layers copied and frozen, k (0 = base network of the target half)")
     ax.set_ylabel("top-1 on the target half (%)")
-    save_figure(fig, path, "Natural vs man-made, frozen transfer", study_title(study.key, study.differs_words),
-          _detail(study, "final validation top-1 on the target half"), ax)
+    save_figure(
+        fig,
+        path,
+        "Natural vs man-made, frozen transfer",
+        study_title(study.key, study.differs_words),
+        _detail(study, "final validation top-1 on the target half"),
+        ax,
+    )
 
 
 def random_filters_figure(study: Study, path: Path) -> None:
@@ -176,8 +224,14 @@ def random_filters_figure(study: Study, path: Path) -> None:
     ax.set_xticks(range(8))
     ax.set_xlabel("random frozen layers k (0 = normal network, all layers trained)")
     ax.set_ylabel("top-1 on all classes (%)")
-    save_figure(fig, path, "Random filters", study_title(study.key, study.differs_words),
-                _detail(study, "final validation top-1"), ax)
+    save_figure(
+        fig,
+        path,
+        "Random filters",
+        study_title(study.key, study.differs_words),
+        _detail(study, "final validation top-1"),
+        ax,
+    )
 
 
 def scarcity_figure(points: dict[str, list[ScarcityPoint]], members: list[Study], path: Path) -> None:
@@ -192,8 +246,14 @@ def scarcity_figure(points: dict[str, list[ScarcityPoint]], members: list[Study]
         draw(ax, {p.x: p.cell for p in drawn}, label)
         for p in drawn:
             if p.k is not None:
-                ax.annotate(f"k={p.k}", (p.x, PERCENT * p.cell.mean), textcoords="offset points",
-                            xytext=(5, 6 if filled else -12), fontsize=7, color=color)
+                ax.annotate(
+                    f"k={p.k}",
+                    (p.x, PERCENT * p.cell.mean),
+                    textcoords="offset points",
+                    xytext=(5, 6 if filled else -12),
+                    fontsize=7,
+                    color=color,
+                )
     ticks = sorted({(p.x, p.per_class) for pts in points.values() for p in pts if p.x is not None}, key=lambda t: t[0])
     ax.set_xscale("log")
     ax.set_xticks([x for x, _ in ticks], [f"all\n({x:.0f})" if n is None else str(n) for x, n in ticks])

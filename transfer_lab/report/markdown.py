@@ -3,14 +3,24 @@
 import math
 
 from transfer_lab.report.findings import (
-    AT_CHANCE, Finding, boosts, findings, interval_text, paper_numbers, paper_value, pp, seeds_command,
+    AT_CHANCE,
+    Finding,
+    boosts,
+    findings,
+    interval_text,
+    paper_numbers,
+    paper_value,
+    pp,
+    seeds_command,
 )
 from transfer_lab.report.records import CHANCE_SIGMAS, Cell, Study, at_chance, completed
 from transfer_lab.report.scarcity import ScarcityPoint
 from transfer_lab.report.words import runs_words, schedule_words, seeds_words, study_title
 
-PAPER = ('Yosinski, Clune, Bengio and Lipson, "How transferable are features in deep neural networks?", '
-         "NIPS 2014 (the paper)")
+PAPER = (
+    'Yosinski, Clune, Bengio and Lipson, "How transferable are features in deep neural networks?", '
+    "NIPS 2014 (the paper)"
+)
 NOTATION = [
     "Notation (the paper's): **baseA / baseB** = a network trained from scratch on half A / B of the classes. "
     "**AnB** at k = the first k layers copied from baseA and frozen, the rest trained on B (transfer); "
@@ -26,7 +36,7 @@ NOTATION = [
     "run) is listed under the table instead.",
     "",
     "Statistics: each finding is a fixed contrast of cells, judged against the threshold its words state (-1 pp for "
-    "\"within 1 pp or above\", 0 for \"above\", +1 pp for \"more than 1 pp\"). Its estimate is the mean over seeds "
+    '"within 1 pp or above", 0 for "above", +1 pp for "more than 1 pp"). Its estimate is the mean over seeds '
     "of the per-seed contrast, at the seeds present in every cell it uses (paired: the same split seed and seed, "
     "hence the same base networks); its 95% confidence interval is Student's t with n - 1 degrees of freedom "
     "(Student 1908). Contrasts between two studies cannot pair and use Welch's t with Satterthwaite's degrees of "
@@ -53,19 +63,30 @@ def cell_text(cell: Cell | None, study_seeds: list | None = None) -> str:
 
 
 def header(studies: list[Study], sources: str) -> list[str]:
-    lines = ["# Transfer study report", "",
-             f"Reproduces {PAPER}: how top-1 on half B changes when the first k layers come from a network trained "
-             "on half A (Figure 2 and Table 1; Figure 3 for the natural / man-made split and random filters). "
-             "Compared here: our final validation top-1 against the paper's (on ImageNet: the mean of its 10 best "
-             "validations, shown in brackets and in grey in the figures), and the paper's qualitative findings "
-             "checked on our numbers.", "",
-             f"Runs from: {sources}.", ""]
+    lines = [
+        "# Transfer study report",
+        "",
+        f"Reproduces {PAPER}: how top-1 on half B changes when the first k layers come from a network trained "
+        "on half A (Figure 2 and Table 1; Figure 3 for the natural / man-made split and random filters). "
+        "Compared here: our final validation top-1 against the paper's (on ImageNet: the mean of its 10 best "
+        "validations, shown in brackets and in grey in the figures), and the paper's qualitative findings "
+        "checked on our numbers.",
+        "",
+        f"Runs from: {sources}.",
+        "",
+    ]
     if len(studies) > 1:
-        lines += [f"{len(studies)} studies (dataset-split-model-recipe[-n<images per class>]), reported separately, "
-                  "never averaged together.", ""]
+        lines += [
+            f"{len(studies)} studies (dataset-split-model-recipe[-n<images per class>]), reported separately, "
+            "never averaged together.",
+            "",
+        ]
     if any(study.key.dataset == "animalfashion" for study in studies):
-        lines += ["Data: AnimalFashion-20 (silhouettes vs clothing), a far easier and more dissimilar gap than "
-                  "ImageNet's natural vs man-made: findings here say how the method behaves, not what ImageNet does.", ""]
+        lines += [
+            "Data: AnimalFashion-20 (silhouettes vs clothing), a far easier and more dissimilar gap than "
+            "ImageNet's natural vs man-made: findings here say how the method behaves, not what ImageNet does.",
+            "",
+        ]
     return lines + NOTATION
 
 
@@ -73,12 +94,20 @@ def study_markdown(study: Study, natman: Study | None, figure: str | None, paths
     split = study.key.split
     done = completed(study.runs)
     chance = [r for r in done if at_chance(r)]
-    lines = [f"## {study.name}", "", f"{study_title(study.key, study.differs_words)}: {runs_words(study)}; "
-             f"{seeds_words(study.seeds)}; {schedule_words(study.runs)}; {len(done)} completed runs, "
-             f"{len(study.runs) - len(done)} failed.", ""]
+    lines = [
+        f"## {study.name}",
+        "",
+        f"{study_title(study.key, study.differs_words)}: {runs_words(study)}; "
+        f"{seeds_words(study.seeds)}; {schedule_words(study.runs)}; {len(done)} completed runs, "
+        f"{len(study.runs) - len(done)} failed.",
+        "",
+    ]
     if chance:
-        lines += [f"**{len(chance)} of {len(done)} runs are at chance** (top-1 within {CHANCE_SIGMAS} binomial std of "
-                  f"1/classes): they learned nothing measurable, and findings resting on them are not evaluable.", ""]
+        lines += [
+            f"**{len(chance)} of {len(done)} runs are at chance** (top-1 within {CHANCE_SIGMAS} binomial std of "
+            f"1/classes): they learned nothing measurable, and findings resting on them are not evaluable.",
+            "",
+        ]
     # The paper's numbers are full-data ImageNet numbers: shown beside such studies only.
     paper = paper_numbers() if study.key.dataset == "imagenet" and study.key.target_per_class is None else None
     series_names = sorted({series for series, _ in study.cells}, key=lambda s: (not s.startswith("base"), s))
@@ -96,9 +125,12 @@ def study_markdown(study: Study, natman: Study | None, figure: str | None, paths
     lines.append("")
     if study.outside:
         outside = ", ".join(f"{r['series']} seed {r.get('seed')} ({r['val_top1']:.4f})" for r in study.outside)
-        lines += [f"Not in the cells, so that every cell compares the same seeds: base networks of seeds at which this "
-                  f"study trained nothing else (the reference base of a similarity run, or a grid still running): "
-                  f"{outside}.", ""]
+        lines += [
+            f"Not in the cells, so that every cell compares the same seeds: base networks of seeds at which this "
+            f"study trained nothing else (the reference base of a similarity run, or a grid still running): "
+            f"{outside}.",
+            "",
+        ]
     if paper is not None:
         lines += ["Bracketed: the paper's top-1 for the same point (mean of its 10 best validations).", ""]
     if figure:
@@ -108,7 +140,9 @@ def study_markdown(study: Study, natman: Study | None, figure: str | None, paths
     failed = [r for r in study.runs if r.get("status") == "failed"]
     if failed:
         lines += ["### Failed runs", "", "| run | error |", "|---|---|"]
-        lines += [f"| {r.get('series', '?')} k={r.get('k', '?')} ({r['run_dir']}) | {r.get('error', '')} |" for r in failed]
+        lines += [
+            f"| {r.get('series', '?')} k={r.get('k', '?')} ({r['run_dir']}) | {r.get('error', '')} |" for r in failed
+        ]
         lines.append("")
     return lines
 
@@ -118,22 +152,38 @@ def boost_text(interval) -> str:
 
 
 def findings_markdown(study: Study, natman: Study | None, paths_root: str | None) -> list[str]:
-    lines = ["### Fine-tuned transfer boosts (the paper's Table 1)", "",
-             "Mean over the layers of AnB+ minus base B and minus BnB+, paired over seeds, with its 95% interval "
-             f"(n={study.runs_per_point[0]}; the paper: +1.6 to +2.1 pp over base B on ImageNet).", "",
-             "| layers | AnB+ - base B | AnB+ - BnB+ |", "|---|---|---|"]
-    lines += [f"| {b['layers']} | {boost_text(b['over_base'])} | {boost_text(b['over_selffer'])} |"
-              for b in boosts(study)]
+    lines = [
+        "### Fine-tuned transfer boosts (the paper's Table 1)",
+        "",
+        "Mean over the layers of AnB+ minus base B and minus BnB+, paired over seeds, with its 95% interval "
+        f"(n={study.runs_per_point[0]}; the paper: +1.6 to +2.1 pp over base B on ImageNet).",
+        "",
+        "| layers | AnB+ - base B | AnB+ - BnB+ |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {b['layers']} | {boost_text(b['over_base'])} | {boost_text(b['over_selffer'])} |" for b in boosts(study)
+    ]
     checked = findings(study, natman)
-    lines += ["", "### The paper's findings, checked on these numbers", "",
-              "| finding | verdict | numbers |", "|---|---|---|"]
+    lines += [
+        "",
+        "### The paper's findings, checked on these numbers",
+        "",
+        "| finding | verdict | numbers |",
+        "|---|---|---|",
+    ]
     lines += [f"| {f.claim} | {f.verdict} | {f.numbers} |" for f in checked]
     lines.append("")
     if study.runs_per_point[0] < 2:  # the undecided findings' seeds are at least three: one command for both
         seeds = max([3, *(f.seeds_needed for f in checked if f.seeds_needed)])
-        return lines + ["With 1 seed the verdicts are indicative only: neighbouring points of short runs move by several "
-                        f"pp between seeds. {seeds} seeds give each point a spread to judge by (finished runs are "
-                        "skipped):", "", f"    {seeds_command(study, paths_root, seeds)}", ""]
+        return lines + [
+            "With 1 seed the verdicts are indicative only: neighbouring points of short runs move by several "
+            f"pp between seeds. {seeds} seeds give each point a spread to judge by (finished runs are "
+            "skipped):",
+            "",
+            f"    {seeds_command(study, paths_root, seeds)}",
+            "",
+        ]
     return lines + more_seeds_lines(study, checked, paths_root)
 
 
@@ -142,27 +192,44 @@ def more_seeds_lines(study: Study, checked: list[Finding], paths_root: str | Non
     needed = [f.seeds_needed for f in checked if f.seeds_needed]
     if not needed:
         return []
-    return [f"Undecided findings: about {max(needed)} seeds would decide them if the estimates and spreads stayed as "
-            "observed (a sample-size estimate, not a promise). The runs (finished ones are skipped):", "",
-            f"    {seeds_command(study, paths_root, max(needed))}", ""]
+    return [
+        f"Undecided findings: about {max(needed)} seeds would decide them if the estimates and spreads stayed as "
+        "observed (a sample-size estimate, not a promise). The runs (finished ones are skipped):",
+        "",
+        f"    {seeds_command(study, paths_root, max(needed))}",
+        "",
+    ]
 
 
-def scarcity_markdown(title: str, points: dict[str, list[ScarcityPoint]], figure: str, on_imagenet_all: bool) -> list[str]:
+def scarcity_markdown(
+    title: str, points: dict[str, list[ScarcityPoint]], figure: str, on_imagenet_all: bool
+) -> list[str]:
     labels = list(points)
     # The paper's reduced-data runs (1000 classes, N images per class, 200k iterations) match scratch on all classes.
     reduced = paper_numbers() if on_imagenet_all else {}
-    lines = [f"## Scarce targets: {title}", "",
-             "Top-1 on the target's complete validation set against its training images per class "
-             "(data.target_per_class; every N trains for as many steps as the full data). Transfers at the k "
-             "whose mean is best at that N.", "",
-             "| images per class | " + " | ".join(labels) + " | fine-tuned - scratch |", "|---" * (len(labels) + 2) + "|"]
-    per_class = sorted({p.per_class for pts in points.values() for p in pts}, key=lambda n: math.inf if n is None else n)
+    lines = [
+        f"## Scarce targets: {title}",
+        "",
+        "Top-1 on the target's complete validation set against its training images per class "
+        "(data.target_per_class; every N trains for as many steps as the full data). Transfers at the k "
+        "whose mean is best at that N.",
+        "",
+        "| images per class | " + " | ".join(labels) + " | fine-tuned - scratch |",
+        "|---" * (len(labels) + 2) + "|",
+    ]
+    per_class = sorted(
+        {p.per_class for pts in points.values() for p in pts}, key=lambda n: math.inf if n is None else n
+    )
     for n in per_class:
         at_n = {label: next((p for p in points[label] if p.per_class == n), None) for label in labels}
         cells = []
         for label, p in at_n.items():
             text = "" if p is None else cell_text(p.cell) + ("" if p.k is None else f", k={p.k}")
-            if p is not None and label == "scratch" and (value := reduced.get(("reduced", "images_per_class", n))) is not None:
+            if (
+                p is not None
+                and label == "scratch"
+                and (value := reduced.get(("reduced", "images_per_class", n))) is not None
+            ):
                 text += f" [paper {value:.4f}]"
             cells.append(text)
         scratch, tuned = at_n["scratch"], at_n["fine-tuned, best k"]

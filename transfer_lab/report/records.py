@@ -31,11 +31,17 @@ def collect(folders: list[Path]) -> list[dict]:
             try:
                 record = json.loads(path.read_text())
             except (OSError, ValueError) as err:
-                raise ConfigError(f"{path} is not a readable JSON result ({err}): delete it to have the run redone, then report again") from err
+                raise ConfigError(
+                    f"{path} is not a readable JSON result ({err}): delete it to have the run redone, then report again"
+                ) from err
             record.setdefault("run_dir", str(path.parent))
             records.append(record)
-    if not records and not any(next(Path(folder).rglob(SIMILARITY_FILE), None) for folder in folders):  # report/similarity.py reads those
-        raise ConfigError(f"no runs (result.json, failed.json or {SIMILARITY_FILE}) under {', '.join(map(str, folders))}: run the study first")
+    if not records and not any(
+        next(Path(folder).rglob(SIMILARITY_FILE), None) for folder in folders
+    ):  # report/similarity.py reads those
+        raise ConfigError(
+            f"no runs (result.json, failed.json or {SIMILARITY_FILE}) under {', '.join(map(str, folders))}: run the study first"
+        )
     return records
 
 
@@ -62,11 +68,17 @@ def run_of_study(record: dict, study_config: dict) -> bool:
     rebuilt from the record's own network and seeds and these settings (kind options unknown: False)."""
     try:
         spec = RunSpec(
-            kind=record["exp"], target=record["target"], source=record["source"], k=record["k"],
-            freeze=record["freeze"], seed=record["seed"], auto_base=False,
+            kind=record["exp"],
+            target=record["target"],
+            source=record["source"],
+            k=record["k"],
+            freeze=record["freeze"],
+            seed=record["seed"],
+            auto_base=False,
             data={**study_config["data"], "target_per_class": record.get("target_per_class")},
             split={**study_config["split"], "seed": record["split_seed"]},
-            model=study_config["model"], recipe=study_config["recipe"],
+            model=study_config["model"],
+            recipe=study_config["recipe"],
         )
     except KeyError:
         return False
@@ -80,8 +92,14 @@ def study_keys(records: list[dict]) -> list[StudyKey]:
     configs = {key: r["study_config"] for key, r in zip(keys, records) if key.settings and "study_config" in r}
     for i, (key, record) in enumerate(zip(keys, records)):
         if key.settings is None:
-            keys[i] = next((known for known, config in configs.items()
-                            if replace(known, settings=None) == key and run_of_study(record, config)), key)
+            keys[i] = next(
+                (
+                    known
+                    for known, config in configs.items()
+                    if replace(known, settings=None) == key and run_of_study(record, config)
+                ),
+                key,
+            )
     return keys
 
 
@@ -113,8 +131,14 @@ def differences(keys: list[StudyKey], configs: dict[StudyKey, dict]) -> dict[Stu
     differs = {}
     for group in named.values():
         settings = {key: flat(configs[key]) for key in group if key in configs}
-        names = sorted({name for one in settings.values() for name in one
-                        if len({json.dumps(s.get(name), sort_keys=True) for s in settings.values()}) > 1})
+        names = sorted(
+            {
+                name
+                for one in settings.values()
+                for name in one
+                if len({json.dumps(s.get(name), sort_keys=True) for s in settings.values()}) > 1
+            }
+        )
         for key in group:
             if len(group) == 1:
                 differs[key] = {}
@@ -182,8 +206,9 @@ class Study:
         ["recipe.batch_size=32"]."""
         if self.differs is NOT_RECORDED:
             return []
-        return [f"{name}={value if isinstance(value, str) else json.dumps(value)}"
-                for name, value in self.differs.items()]
+        return [
+            f"{name}={value if isinstance(value, str) else json.dumps(value)}" for name, value in self.differs.items()
+        ]
 
     @property
     def differs_words(self) -> str:
@@ -220,7 +245,18 @@ def studies_of(records: list[dict]) -> dict[StudyKey, Study]:
 
 def summary_rows(all_studies: list[Study]) -> list[dict]:
     """summary.csv: mean, std (None for one run), count, seeds and runs at chance of final top-1 per cell."""
-    return [{**study.key.record_fields(), "differs": study.differs_words, "series": cell.series, "k": cell.k,
-             "mean": cell.mean, "std": cell.std, "n": cell.n, "at_chance": cell.at_chance,
-             "seeds": [list(seed) for seed in cell.values]}
-            for study in all_studies for cell in study.cells.values()]
+    return [
+        {
+            **study.key.record_fields(),
+            "differs": study.differs_words,
+            "series": cell.series,
+            "k": cell.k,
+            "mean": cell.mean,
+            "std": cell.std,
+            "n": cell.n,
+            "at_chance": cell.at_chance,
+            "seeds": [list(seed) for seed in cell.values],
+        }
+        for study in all_studies
+        for cell in study.cells.values()
+    ]

@@ -25,8 +25,9 @@ def scarcity_families(keys: list[StudyKey]) -> dict[StudyKey, list[StudyKey]]:
     families = defaultdict(list)
     for key in sorted(keys, key=study_order):
         families[key.family].append(key)
-    return {family: members for family, members in families.items()
-            if any(m.target_per_class is not None for m in members)}
+    return {
+        family: members for family, members in families.items() if any(m.target_per_class is not None for m in members)
+    }
 
 
 def scarcity_points(members: list[Study]) -> dict[str, list[ScarcityPoint]]:
@@ -35,11 +36,19 @@ def scarcity_points(members: list[Study]) -> dict[str, list[ScarcityPoint]]:
     targets = Counter(r.get("target") for r in runs if r.get("target_per_class") is not None)
     target = targets.most_common(1)[0][0] if targets else "B"
     source = "A" if target == "B" else "B"
-    treatments = {"scratch": f"base{target}", "frozen, best k": f"{source}n{target}", "fine-tuned, best k": f"{source}n{target}+"}
+    treatments = {
+        "scratch": f"base{target}",
+        "frozen, best k": f"{source}n{target}",
+        "fine-tuned, best k": f"{source}n{target}+",
+    }
     points = {label: [] for label in treatments}
     for study in members:
         # What the runs trained on: N, unless N exceeds what classes have (or N is "all").
-        sizes = [r["n_train_images"] / r["n_classes"] for r in completed(study.runs) if r.get("target") == target and r.get("n_classes")]
+        sizes = [
+            r["n_train_images"] / r["n_classes"]
+            for r in completed(study.runs)
+            if r.get("target") == target and r.get("n_classes")
+        ]
         x = statistics.fmean(sizes) if sizes else study.key.target_per_class
         for label, series in treatments.items():
             cells = study.series(series)

@@ -20,8 +20,10 @@ from transfer_lab.run.record import SIMILARITY_FILE
 from transfer_lab.spec import NUM_LAYERS
 
 PROBE = "probeAnB"
-CKA_STYLE = {"cka": ("tab:purple", "CKA(A,B): base A vs base B, same images"),
-             "cka_reference": ("tab:gray", "CKA(B,B'): two seeds of base B (same task, BnB's role)")}
+CKA_STYLE = {
+    "cka": ("tab:purple", "CKA(A,B): base A vs base B, same images"),
+    "cka_reference": ("tab:gray", "CKA(B,B'): two seeds of base B (same task, BnB's role)"),
+}
 EXACT_PERMUTATIONS_UP_TO = 8  # n! orderings: 40,320 at n = 8
 
 
@@ -39,8 +41,12 @@ def cka_by_layer(records: list[dict], field: str) -> dict[int, dict]:
     cells = {}
     for layer in range(1, NUM_LAYERS + 1):
         values = [r[field][layer - 1] for r in records]
-        cells[layer] = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
-                        "n": len(values), "values": values}
+        cells[layer] = {
+            "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else None,
+            "n": len(values),
+            "values": values,
+        }
     return cells
 
 
@@ -75,8 +81,11 @@ def permutation_p(x: list[float], y: list[float]) -> float | None:
 def similarity_figure(study: Study, similarity: list[dict], path: Path) -> None:
     fig, ax = new_figure(height=5.5)
     right = ax.twinx()
-    for series, legend, offset in (("BnB", "BnB: selffer, frozen", -0.1), ("AnB", "AnB: transfer, frozen", 0.0),
-                                   (PROBE, "linear probe on layer k of base A, trained on B", 0.1)):
+    for series, legend, offset in (
+        ("BnB", "BnB: selffer, frozen", -0.1),
+        ("AnB", "AnB: transfer, frozen", 0.0),
+        (PROBE, "linear probe on layer k of base A, trained on B", 0.1),
+    ):
         cells = series_cells(study, series)
         if cells:
             draw(ax, cells, series, legend, offset)
@@ -87,8 +96,15 @@ def similarity_figure(study: Study, similarity: list[dict], path: Path) -> None:
             cells = cka_by_layer(similarity, field)
             layers = sorted(cells)
             right.plot(layers, [cells[k]["mean"] for k in layers], color=color, linestyle=":", marker="s", markersize=5)
-            right.errorbar(layers, [cells[k]["mean"] for k in layers], yerr=[cells[k]["std"] or 0 for k in layers],
-                           fmt="none", ecolor=color, elinewidth=1, capsize=2)
+            right.errorbar(
+                layers,
+                [cells[k]["mean"] for k in layers],
+                yerr=[cells[k]["std"] or 0 for k in layers],
+                fmt="none",
+                ecolor=color,
+                elinewidth=1,
+                capsize=2,
+            )
             ax.plot([], [], color=color, linestyle=":", marker="s", markersize=5, label=f"{label} (right axis)")
         right.set_ylim(0, 1.05)
         right.set_ylabel("linear CKA (1 = same representation up to rotation and scale)")
@@ -97,8 +113,14 @@ def similarity_figure(study: Study, similarity: list[dict], path: Path) -> None:
     ax.set_ylabel("top-1 on half B (%)")
     runs = f"{runs_words(study)} · " if study.cells else ""
     detail = f"{runs}{len(similarity)} similarity run(s) · {schedule_words(study.runs)}"
-    save_figure(fig, path, "How general is layer k? Transfer, linear probe and layer similarity",
-                study_title(study.key, study.differs_words), detail, ax)
+    save_figure(
+        fig,
+        path,
+        "How general is layer k? Transfer, linear probe and layer similarity",
+        study_title(study.key, study.differs_words),
+        detail,
+        ax,
+    )
 
 
 def correlation_lines(study: Study, similarity: list[dict]) -> list[str]:
@@ -107,22 +129,29 @@ def correlation_lines(study: Study, similarity: list[dict]) -> list[str]:
     cka = cka_by_layer(similarity, "cka") if similarity else {}
     ks = sorted(k for k in anb if k in bnb and k in cka)
     if len(ks) < 3:
-        return ["Rank correlation of BnB - AnB with 1 - CKA(A,B): needs AnB, BnB and a similarity run at 3 or more k "
-                f"(here {len(ks)}): run +exp=grid and +exp=similarity for this study.", ""]
+        return [
+            "Rank correlation of BnB - AnB with 1 - CKA(A,B): needs AnB, BnB and a similarity run at 3 or more k "
+            f"(here {len(ks)}): run +exp=grid and +exp=similarity for this study.",
+            "",
+        ]
     loss = [bnb[k] - anb[k] for k in ks]
     dissimilarity = [1 - cka[k]["mean"] for k in ks]
     rho, p = spearman(loss, dissimilarity), permutation_p(loss, dissimilarity)
     p_text = f", exact permutation p = {p:.3f} (two-sided)" if p is not None else ""
-    return [f"**Rank correlation across k between BnB - AnB and 1 - CKA(A,B): Spearman rho = {rho:+.2f}, n = {len(ks)} "
-            f"(k = {ks[0]}..{ks[-1]}; means over {min(cka[k]['n'] for k in ks)} similarity run(s) and "
-            f"{runs_words(study)}){p_text}.**", "",
-            "What it shows: whether the layers at which the two bases' representations part (CKA, measured from the two "
-            "base networks alone, in seconds) are the layers at which frozen transfer loses accuracy against the "
-            "selffer (measured by training 14 networks per seed). What it does not show: that dissimilarity causes the "
-            "loss, nor how large the loss is (ranks only); both curves change with depth, so any two quantities that "
-            "trend with depth correlate across k; the n points are layers of the same few networks, not independent "
-            "samples, and the paper's second cause of the drop, co-adapted layers split apart (its BnB dip at k = 3-5), "
-            "is not what CKA between A and B measures.", ""]
+    return [
+        f"**Rank correlation across k between BnB - AnB and 1 - CKA(A,B): Spearman rho = {rho:+.2f}, n = {len(ks)} "
+        f"(k = {ks[0]}..{ks[-1]}; means over {min(cka[k]['n'] for k in ks)} similarity run(s) and "
+        f"{runs_words(study)}){p_text}.**",
+        "",
+        "What it shows: whether the layers at which the two bases' representations part (CKA, measured from the two "
+        "base networks alone, in seconds) are the layers at which frozen transfer loses accuracy against the "
+        "selffer (measured by training 14 networks per seed). What it does not show: that dissimilarity causes the "
+        "loss, nor how large the loss is (ranks only); both curves change with depth, so any two quantities that "
+        "trend with depth correlate across k; the n points are layers of the same few networks, not independent "
+        "samples, and the paper's second cause of the drop, co-adapted layers split apart (its BnB dip at k = 3-5), "
+        "is not what CKA between A and B measures.",
+        "",
+    ]
 
 
 def layer_table(study: Study, similarity: list[dict]) -> list[str]:
@@ -139,9 +168,11 @@ def layer_table(study: Study, similarity: list[dict]) -> list[str]:
     lines = ["| layer k | CKA(A,B) | CKA(B,B') | probe top-1 | AnB top-1 | BnB top-1 | BnB - AnB |", "|---" * 7 + "|"]
     for k, name in enumerate(layer_names(similarity), 1):
         ab, ref = (cka[f].get(k) if cka else None for f in CKA_STYLE)
-        lines.append(f"| {k} {name} | {cell(ab and ab['mean'], ab and ab['std'])} | {cell(ref and ref['mean'], ref and ref['std'])} | "
-                     f"{cell(probe.get(k))} | {cell(anb.get(k))} | {cell(bnb.get(k))} | "
-                     f"{cell(bnb[k] - anb[k] if k in anb and k in bnb else None, points=True)} |")
+        lines.append(
+            f"| {k} {name} | {cell(ab and ab['mean'], ab and ab['std'])} | {cell(ref and ref['mean'], ref and ref['std'])} | "
+            f"{cell(probe.get(k))} | {cell(anb.get(k))} | {cell(bnb.get(k))} | "
+            f"{cell(bnb[k] - anb[k] if k in anb and k in bnb else None, points=True)} |"
+        )
     return lines + [""]
 
 
@@ -161,12 +192,16 @@ def similarity_markdown(folders: list[Path], studies: dict, out: Path) -> list[s
         figure = "similarity" if len(keys) == 1 else f"similarity-{study.key.wandb_group}"
         similarity_figure(study, records, out / figure)
         example = records[0] if records else {}
-        lines += [f"## Layer similarity and linear probes: {study.name}", "",
-                  f"{study_title(key, study.differs_words)}. CKA: {len(records)} similarity run(s) (seeds "
-                  f"{', '.join(str(r['seed']) for r in records) or 'none'}), {example.get('n_images', '?')} validation images "
-                  f"of both halves in batches of {example.get('batch_size', '?')}; estimator: {example.get('estimator', 'n/a')}; "
-                  f"conv maps {example.get('conv_maps', 'n/a')}. Probes: one linear classifier on layer k of base A "
-                  "(frozen, pooled), trained on half B. CKA cells: mean ± std over the similarity runs; top-1 cells: means over seeds (their spread: the tables above and the figure).", ""]
+        lines += [
+            f"## Layer similarity and linear probes: {study.name}",
+            "",
+            f"{study_title(key, study.differs_words)}. CKA: {len(records)} similarity run(s) (seeds "
+            f"{', '.join(str(r['seed']) for r in records) or 'none'}), {example.get('n_images', '?')} validation images "
+            f"of both halves in batches of {example.get('batch_size', '?')}; estimator: {example.get('estimator', 'n/a')}; "
+            f"conv maps {example.get('conv_maps', 'n/a')}. Probes: one linear classifier on layer k of base A "
+            "(frozen, pooled), trained on half B. CKA cells: mean ± std over the similarity runs; top-1 cells: means over seeds (their spread: the tables above and the figure).",
+            "",
+        ]
         lines += layer_table(study, records)
         lines += [f"![layer similarity {study.name}]({figure}.png)", ""]
         lines += correlation_lines(study, records)

@@ -7,8 +7,12 @@ from transfer_lab.study_key import StudyKey
 
 DATASETS = {"animalfashion": "AnimalFashion-20", "imagenet": "ImageNet (ILSVRC-2012)"}
 MODELS = {"alexnet": "CaffeNet (AlexNet)", "alexnet_small": "small AlexNet (8 layers, 28 px input)"}
-RECIPES = {"paper": "the paper's solver", "fast": "the paper's solver, 5x shorter", "embedded": "short CPU recipe",
-           "tiny": "smoke-test recipe (a few steps, not results)"}
+RECIPES = {
+    "paper": "the paper's solver",
+    "fast": "the paper's solver, 5x shorter",
+    "embedded": "short CPU recipe",
+    "tiny": "smoke-test recipe (a few steps, not results)",
+}
 
 
 def split_words(split: str) -> str:
@@ -25,8 +29,12 @@ def split_words(split: str) -> str:
 
 def study_title(key: StudyKey, differs: str = "") -> str:
     """A study in words: data, split, model and recipe (and what sets it apart, the target's images per class)."""
-    words = [DATASETS.get(key.dataset, key.dataset), split_words(key.split), MODELS.get(key.model, key.model),
-             RECIPES.get(key.recipe, f"recipe {key.recipe}")]
+    words = [
+        DATASETS.get(key.dataset, key.dataset),
+        split_words(key.split),
+        MODELS.get(key.model, key.model),
+        RECIPES.get(key.recipe, f"recipe {key.recipe}"),
+    ]
     if differs:
         words.append(differs)
     if key.target_per_class is not None:
@@ -46,7 +54,7 @@ def schedule_words(runs: list[dict]) -> str:
 
 
 def seeds_words(seeds: list[Seed]) -> str:
-    """"seeds 0, 1, 2" (one split seed), else "split seed/seed 0/0, 1/0"."""
+    """ "seeds 0, 1, 2" (one split seed), else "split seed/seed 0/0, 1/0"."""
     if len({split_seed for split_seed, _ in seeds}) <= 1:
         return f"seed{'s' if len(seeds) != 1 else ''} {', '.join(str(seed) for _, seed in seeds)}"
     return "split seed/seed " + ", ".join(f"{split_seed}/{seed}" for split_seed, seed in seeds)

@@ -18,7 +18,9 @@ from transfer_lab.run.store import BaseNetwork
 from transfer_lab.spec import RunSpec
 
 
-def build_module(spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork | None = None, on_gpu: bool = False) -> TransferModule:
+def build_module(
+    spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork | None = None, on_gpu: bool = False
+) -> TransferModule:
     """The network of `spec` (layers 1..k copied from `base` if given), its device input pipeline and
     solver; on_gpu: whether it will train on a GPU (model.compile=auto compiles only there)."""
     net = instantiate(spec.model["net"], num_classes=num_classes)
@@ -27,7 +29,9 @@ def build_module(spec: RunSpec, num_classes: int, mean_image, base: BaseNetwork 
     recipe = spec.recipe
     return TransferModule(
         net=net,
-        augment=DeviceAugment(mean_image, spec.model["pixel_scale"], spec.data["crop_size"], spec.data["pad"], seed=spec.data_seed),
+        augment=DeviceAugment(
+            mean_image, spec.model["pixel_scale"], spec.data["crop_size"], spec.data["pad"], seed=spec.data_seed
+        ),
         optimizer=instantiate(recipe["optimizer"]),
         scheduler=instantiate(recipe["scheduler"]) if recipe.get("scheduler") else None,
         bias_lr_mult=recipe["bias_lr_mult"],
@@ -57,8 +61,15 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return last if last.exists() else None
 
 
-def make_trainer(spec: RunSpec, run_dir: Path, logger, gpu: int | None, schedule: dict | None = None,
-                 callbacks: list[pl.Callback] = (), **arguments) -> pl.Trainer:
+def make_trainer(
+    spec: RunSpec,
+    run_dir: Path,
+    logger,
+    gpu: int | None,
+    schedule: dict | None = None,
+    callbacks: list[pl.Callback] = (),
+    **arguments,
+) -> pl.Trainer:
     """schedule: max_epochs, max_steps and val_check_interval; the recipe's unless a scarce run counts them in
     full-half steps. callbacks and arguments: more callbacks and Trainer arguments (the bench's clock; no validation)."""
     schedule = schedule or spec.recipe
@@ -102,8 +113,9 @@ def build_trainer(spec: RunSpec, callbacks: list[pl.Callback], **arguments) -> p
     shown = progress_bar_shown(spec)
     if not shown:  # Lightning refuses a progress bar it is told not to show
         configured = [c for c in configured if not isinstance(c, ProgressBar)]
-    return instantiate(spec.trainer, callbacks=[*callbacks, *configured, divergence_stop(spec)], enable_progress_bar=shown,
-                       **arguments)
+    return instantiate(
+        spec.trainer, callbacks=[*callbacks, *configured, divergence_stop(spec)], enable_progress_bar=shown, **arguments
+    )
 
 
 def progress_bar_shown(spec: RunSpec) -> bool:
@@ -115,4 +127,6 @@ def progress_bar_shown(spec: RunSpec) -> bool:
 def divergence_stop(spec: RunSpec) -> StopOnDivergence:
     """Checks the training loss every trainer.log_every_n_steps steps (Lightning's default: 50)."""
     settings = spec.trainer
-    return StopOnDivergence(settings.get("log_every_n_steps", 50), spec.recipe["optimizer"].get("lr"), settings.get("precision"))
+    return StopOnDivergence(
+        settings.get("log_every_n_steps", 50), spec.recipe["optimizer"].get("lr"), settings.get("precision")
+    )

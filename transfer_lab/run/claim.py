@@ -8,9 +8,9 @@ takes over its work.
 """
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import filelock
 

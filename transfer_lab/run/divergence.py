@@ -22,7 +22,9 @@ class StopOnDivergence(pl.Callback):
 
     def __init__(self, every_n_steps: int, lr: float | None = None, precision: str | None = None):
         self.every_n_steps = max(1, every_n_steps)
-        self.suggestions = [f"a lower lr (recipe.optimizer.lr={lr / 10:g}, now {lr:g})" if lr else "a lower recipe.optimizer.lr"]
+        self.suggestions = [
+            f"a lower lr (recipe.optimizer.lr={lr / 10:g}, now {lr:g})" if lr else "a lower recipe.optimizer.lr"
+        ]
         if precision is not None and not str(precision).startswith("32"):
             self.suggestions.append(f"trainer.precision=32-true (now {precision})")
         self.losses: torch.Tensor | None = None

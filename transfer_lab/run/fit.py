@@ -68,7 +68,11 @@ def training_data(spec: RunSpec, run_dir: Path) -> tuple[HalfImages, dict, dict]
     for warning in half_fields["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     # A scarce run keeps the full half's schedule (data/scarcity.py).
-    schedule = spec.recipe if spec.target_per_class is None else full_half_schedule(spec.recipe, half_fields["n_train_images_full"])
+    schedule = (
+        spec.recipe
+        if spec.target_per_class is None
+        else full_half_schedule(spec.recipe, half_fields["n_train_images_full"])
+    )
     if len(half.train_labels) == 0 or len(half.val_labels) == 0:
         raise ConfigError(f"half {spec.target} of split={split.name} has no training or validation images")
     write_json(run_dir / SPLIT_FILE, split_record(split, dataset.class_names, spec.target))
@@ -79,8 +83,9 @@ def datamodule(spec: RunSpec, half: HalfImages) -> HalfDataModule:
     return HalfDataModule(half, spec.recipe["batch_size"], spec.data["loader_threads"], order_seed=spec.data_seed)
 
 
-def train_and_validate(name: str, trainer: pl.Trainer, module: pl.LightningModule, data: HalfDataModule, run_dir: Path,
-                       logger) -> tuple[float, float]:
+def train_and_validate(
+    name: str, trainer: pl.Trainer, module: pl.LightningModule, data: HalfDataModule, run_dir: Path, logger
+) -> tuple[float, float]:
     """Fit (from run_dir's last checkpoint if any), then validate the final weights unless the last
     scheduled validation did; returns (start time, seconds)."""
     last = latest_checkpoint(run_dir)
@@ -101,13 +106,24 @@ def train_and_validate(name: str, trainer: pl.Trainer, module: pl.LightningModul
     return started_at, time.perf_counter() - start
 
 
-def result_record(spec: RunSpec, module: TransferModule, trainer: pl.Trainer, half_fields: dict, started_at: float,
-                  seconds: float, base: BaseNetwork | None, run_dir: Path, gpu: int | None) -> dict:
+def result_record(
+    spec: RunSpec,
+    module: TransferModule,
+    trainer: pl.Trainer,
+    half_fields: dict,
+    started_at: float,
+    seconds: float,
+    base: BaseNetwork | None,
+    run_dir: Path,
+    gpu: int | None,
+) -> dict:
     """The result.json of a network trained by `trainer` (module: the network's own TransferModule)."""
     history = module.val_top1_history
     images_trained = trainer.global_step * min(spec.recipe["batch_size"], half_fields["n_train_images"])
     return completed_record(
-        spec, run_dir, started_at,
+        spec,
+        run_dir,
+        started_at,
         device_fields(trainer.strategy.root_device, gpu),  # the module is back on the CPU after fit
         rng_seed=spec.rng_seed,
         data_seed=spec.data_seed,

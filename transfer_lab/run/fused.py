@@ -17,7 +17,6 @@ diverged does the group fail.
 """
 
 import copy
-
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -31,8 +30,8 @@ from transfer_lab.io import write_json
 from transfer_lab.layout import RESULT_FILE
 from transfer_lab.models.module import TransferModule, log_training_loss, rng_state, set_rng_state
 from transfer_lab.run.build import build_module, make_trainer
-from transfer_lab.run.fit import datamodule, result_record, train_and_validate, training_data
 from transfer_lab.run.divergence import StopOnDivergence
+from transfer_lab.run.fit import datamodule, result_record, train_and_validate, training_data
 from transfer_lab.run.loggers import logger_location, make_logger
 from transfer_lab.run.record import record_failure
 from transfer_lab.run.store import BaseNetwork
@@ -73,7 +72,9 @@ def train_fused(members: list[tuple[RunSpec, Path]], base: BaseNetwork, gpu: int
     for i, ((spec, run_dir), module) in enumerate(zip(members, modules)):
         if i in fused.diverged:
             continue
-        result = result_record(spec, module, trainer, half_fields, started_at, seconds / len(members), base, run_dir, gpu)
+        result = result_record(
+            spec, module, trainer, half_fields, started_at, seconds / len(members), base, run_dir, gpu
+        )
         result |= logged_at
         result["trained_with"] = [other.network for other, _ in members if other is not spec]
         if fused.diverged:
@@ -195,8 +196,12 @@ class FusedFrozen(pl.LightningModule):
         members = [{} for _ in self.members]
         for member, saved in zip(self.members, members):
             member.on_save_checkpoint(saved)
-        checkpoint.update(members=members, streams=self.streams, validated_at_step=self.validated_at_step,
-                          diverged=sorted(self.diverged))
+        checkpoint.update(
+            members=members,
+            streams=self.streams,
+            validated_at_step=self.validated_at_step,
+            diverged=sorted(self.diverged),
+        )
 
     def on_load_checkpoint(self, checkpoint):
         for member, saved in zip(self.members, checkpoint["members"]):

@@ -19,11 +19,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from transfer_lab.data.loader import BatchLoader
+from transfer_lab.data.registry import training_half
 from transfer_lab.devices import device_fields, job_device, torch_device
 from transfer_lab.io import save_torch, write_json
 from transfer_lab.layout import RESULT_FILE
 from transfer_lab.models.alexnet import LAYER_NAMES
-from transfer_lab.data.registry import training_half
 from transfer_lab.models.features import layer_outputs, pooled, stored_network
 from transfer_lab.run.record import completed_record
 from transfer_lab.run.store import BaseNetwork, BaseStore
@@ -49,7 +49,9 @@ def layers_digest(net: nn.Module, k: int) -> str:
     return digest.hexdigest()
 
 
-def frozen_features(net, augment, images, labels, k: int, max_features: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+def frozen_features(
+    net, augment, images, labels, k: int, max_features: int, device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Layer k's (pooled) output for every image, in order, and the labels."""
     loader = BatchLoader(images, labels, FEATURE_BATCH, shuffle=False, device=device)
     features, targets = [], []
@@ -82,8 +84,12 @@ def train_probe(spec: RunSpec, run_dir: Path, base: BaseNetwork, gpu: int | None
     net, augment = stored_network(spec.model, spec.data, base.net_state, base.mean_image, device)
 
     started_at, start = time.time(), time.perf_counter()
-    train_x, train_y = frozen_features(net, augment, half.train_images, half.train_labels, spec.k, options["max_features"], device)
-    val_x, val_y = frozen_features(net, augment, half.val_images, half.val_labels, spec.k, options["max_features"], device)
+    train_x, train_y = frozen_features(
+        net, augment, half.train_images, half.train_labels, spec.k, options["max_features"], device
+    )
+    val_x, val_y = frozen_features(
+        net, augment, half.val_images, half.val_labels, spec.k, options["max_features"], device
+    )
     mean, std = train_x.mean(0), train_x.std(0).clamp_min(1e-6)  # dead units (ReLU zeros) keep std 0: not divided by 0
     feature_seconds = time.perf_counter() - start
     head = fit_linear((train_x - mean) / std, train_y, len(half.classes), options)
@@ -96,7 +102,10 @@ def train_probe(spec: RunSpec, run_dir: Path, base: BaseNetwork, gpu: int | None
     save_torch(run_dir / "probe.pt", {"head": head.state_dict(), "feature_mean": mean.cpu(), "feature_std": std.cpu()})
     steps_per_epoch = -(-len(train_y) // options["batch_size"])
     result = completed_record(
-        spec, run_dir, started_at, device_fields(device, gpu),
+        spec,
+        run_dir,
+        started_at,
+        device_fields(device, gpu),
         rng_seed=spec.rng_seed,
         **half_fields,
         val_top1=top1,

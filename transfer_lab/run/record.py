@@ -29,7 +29,9 @@ def completed_result(spec: RunSpec, run_dir: Path) -> dict | None:
     try:
         result = read_json(path)
     except ValueError as err:
-        raise ConfigError(f"{path} is not valid JSON: delete it to have the run redone (from its last checkpoint)") from err
+        raise ConfigError(
+            f"{path} is not valid JSON: delete it to have the run redone (from its last checkpoint)"
+        ) from err
     if result.get("config_hash") != spec.config_hash:
         raise ConfigError(f"{path} holds a completed run of another config: use another run directory or paths.root")
     return result

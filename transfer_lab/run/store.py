@@ -18,7 +18,6 @@ from transfer_lab.layout import BASES
 from transfer_lab.run.claim import claim
 from transfer_lab.spec import RunSpec
 
-
 WEIGHTS_FILE = "base.pt"
 META_FILE = "base.json"
 

@@ -27,8 +27,10 @@ from transfer_lab.run.store import BaseNetwork, BaseStore
 from transfer_lab.similarity.cka import StreamedCKA, batch_rows
 from transfer_lab.spec import RunSpec
 
-ESTIMATOR = ("linear CKA from the unbiased HSIC_1 (Song et al. 2012) averaged over batches, CKA = mean HSIC(K,L) / "
-             "sqrt(mean HSIC(K,K) mean HSIC(L,L)) (minibatch CKA, Nguyen, Raghu and Kornblith 2021)")
+ESTIMATOR = (
+    "linear CKA from the unbiased HSIC_1 (Song et al. 2012) averaged over batches, CKA = mean HSIC(K,L) / "
+    "sqrt(mean HSIC(K,K) mean HSIC(L,L)) (minibatch CKA, Nguyen, Raghu and Kornblith 2021)"
+)
 CONV_MAPS = "flattened: one feature per channel and spatial position (C x H x W per image), no pooling"
 
 
@@ -40,12 +42,17 @@ def run(spec: RunSpec, run_dir: Path, store: BaseStore, bases: dict[str, BaseNet
         return run_similarity(spec, run_dir, bases, dataset, split, gpu)
 
 
-def run_similarity(spec: RunSpec, run_dir: Path, bases: dict[str, BaseNetwork], dataset, split, gpu: int | None = None) -> dict:
+def run_similarity(
+    spec: RunSpec, run_dir: Path, bases: dict[str, BaseNetwork], dataset, split, gpu: int | None = None
+) -> dict:
     """CKA of the `bases` (the kind's bases: A, B, B') layer by layer on the common image set; writes similarity.json."""
     chosen = settings(spec)
     rows = image_pool(dataset, split)[: chosen["images"]]
     device = torch_device(gpu)
-    nets = {name: stored_network(spec.model, spec.data, base.net_state, base.mean_image, device) for name, base in bases.items()}
+    nets = {
+        name: stored_network(spec.model, spec.data, base.net_state, base.mean_image, device)
+        for name, base in bases.items()
+    }
 
     started_at, start = time.time(), time.perf_counter()
     per_layer = [StreamedCKA([("A", "B"), ("B", "B'")]) for _ in LAYER_NAMES]
@@ -60,11 +67,15 @@ def run_similarity(spec: RunSpec, run_dir: Path, bases: dict[str, BaseNetwork], 
     seconds = time.perf_counter() - start
 
     record = completed_record(
-        spec, run_dir, started_at, device_fields(device, gpu),
+        spec,
+        run_dir,
+        started_at,
+        device_fields(device, gpu),
         reference_seed=chosen["reference_seed"],
         reference_half=REFERENCE_HALF,
         n_images=len(rows),
-        image_set="validation images of halves A and B" + ("" if chosen["images"] is None else f", a fixed draw of {len(rows)}"),
+        image_set="validation images of halves A and B"
+        + ("" if chosen["images"] is None else f", a fixed draw of {len(rows)}"),
         batch_size=min(len(b) for b in batches),
         batches=len(batches),
         estimator=ESTIMATOR,

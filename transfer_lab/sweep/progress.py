@@ -61,7 +61,10 @@ def time_left(manifest: dict, states: list[str], times: list[dict]) -> float | N
     measured), minus what running jobs have already spent, over the parallel workers."""
     if not times:
         return None
-    per_kind = {kind: statistics.fmean(t["seconds"] for t in times if t["network"] == kind) for kind in {t["network"] for t in times}}
+    per_kind = {
+        kind: statistics.fmean(t["seconds"] for t in times if t["network"] == kind)
+        for kind in {t["network"] for t in times}
+    }
     overall = statistics.fmean(t["seconds"] for t in times)
     total = 0.0
     for job, state in zip(manifest["jobs"], states):
@@ -104,7 +107,9 @@ def fused_members(spec: RunSpec, run_dir: Path) -> list[tuple[RunSpec, Path]]:
     for other in job["fused_with"]:
         member = replace(spec, k=other["k"])  # the sweeper grouped jobs whose specs differ only in k
         if member.config_hash != other["config_hash"]:
-            raise RuntimeError(f"the sweep's job {other['run_dir']} is not {spec.series} with k={other['k']}: re-run the sweep")
+            raise RuntimeError(
+                f"the sweep's job {other['run_dir']} is not {spec.series} with k={other['k']}: re-run the sweep"
+            )
         members.append((member, Path(other["run_dir"])))
     return members
 
@@ -152,4 +157,7 @@ class JobLine:
         else:
             line = f"failed: {self.error or (exc_type.__name__ if exc_type else 'unknown error')}"
         logged = next((f", W&B {r['wandb_run']}" for r in results if r.get("wandb_run")), "")
-        print(f"{name}: {line}, {seconds:.0f} s{logged} | {progress_line(manifest, measured_times(manifest_path))}", file=sys.stderr)
+        print(
+            f"{name}: {line}, {seconds:.0f} s{logged} | {progress_line(manifest, measured_times(manifest_path))}",
+            file=sys.stderr,
+        )

@@ -23,11 +23,11 @@ from omegaconf import DictConfig
 from transfer_lab.console import check_writable, fail
 from transfer_lab.devices import PARALLEL_JOBS_ENV
 from transfer_lab.errors import ConfigError
-from transfer_lab.kinds import kind_of
-from transfer_lab.run.inputs import check_inputs
 from transfer_lab.io import read_json, write_json
+from transfer_lab.kinds import kind_of
 from transfer_lab.layout import FAILED_FILE, SWEEPS
 from transfer_lab.report import log_to_wandb, write_report
+from transfer_lab.run.inputs import check_inputs
 from transfer_lab.spec import RunSpec, spec_from_config, stable_hash
 from transfer_lab.sweep.progress import MANIFEST_ENV, job_state, progress_line
 
@@ -61,9 +61,18 @@ def plan(config: DictConfig, hydra_context: HydraContext, jobs_overrides: list[l
             fail(f"job {' '.join(overrides)}: {str(err).splitlines()[0]}")
         run_dir = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
         kind = kind_of(spec)
-        jobs.append({"overrides": overrides, "run_dir": str(run_dir.absolute()), "series": spec.series, "k": spec.k,
-                     "network": kind.job_kind(spec), "wandb_group": spec.study.wandb_group,
-                     "config_hash": spec.config_hash, "fuse_key": fuse_key(spec)})
+        jobs.append(
+            {
+                "overrides": overrides,
+                "run_dir": str(run_dir.absolute()),
+                "series": spec.series,
+                "k": spec.k,
+                "network": kind.job_kind(spec),
+                "wandb_group": spec.study.wandb_group,
+                "config_hash": spec.config_hash,
+                "fuse_key": fuse_key(spec),
+            }
+        )
     return jobs
 
 
@@ -89,12 +98,16 @@ def fuse_frozen(pending: list[dict]) -> list[dict]:
         group = groups.get(job["fuse_key"], [job])
         if job is group[0]:
             if len(group) > 1:
-                job["fused_with"] = [{key: other[key] for key in ("k", "run_dir", "config_hash")} for other in group[1:]]
+                job["fused_with"] = [
+                    {key: other[key] for key in ("k", "run_dir", "config_hash")} for other in group[1:]
+                ]
             launched.append(job)
     return launched
 
 
-def sweep(config: DictConfig, hydra_context: HydraContext, launcher: Launcher, arguments: list[str], fuse: bool = True) -> list:
+def sweep(
+    config: DictConfig, hydra_context: HydraContext, launcher: Launcher, arguments: list[str], fuse: bool = True
+) -> list:
     """Check, launch what is not done yet (frozen transfers from one base as one job if `fuse`), report;
     exits 1 if any job failed."""
     check_writable(str(config.paths.root))
@@ -102,7 +115,9 @@ def sweep(config: DictConfig, hydra_context: HydraContext, launcher: Launcher, a
     workers = launcher_workers(config.hydra.launcher)
     pending = [job for job in jobs if job_state(Path(job["run_dir"])) != "done"]
     launched = fuse_frozen(pending) if fuse else pending
-    manifest_path = Path(str(config.paths.root)) / SWEEPS / f"{time.strftime('%Y%m%d-%H%M%S')}-{stable_hash(jobs)[:8]}.json"
+    manifest_path = (
+        Path(str(config.paths.root)) / SWEEPS / f"{time.strftime('%Y%m%d-%H%M%S')}-{stable_hash(jobs)[:8]}.json"
+    )
     manifest = {"jobs": jobs, "workers": workers, "started": time.time()}
     write_json(manifest_path, manifest)
     # Inherited by the jobs (in this process or launcher workers).
@@ -113,8 +128,10 @@ def sweep(config: DictConfig, hydra_context: HydraContext, launcher: Launcher, a
     if pending:
         already = f", {len(jobs) - len(pending)} already done" if len(pending) < len(jobs) else ""
         fused = f", {len(pending) - len(launched)} trained alongside another" if len(launched) < len(pending) else ""
-        print(f"sweep of {len(jobs)} jobs{already}{fused}, {workers} at a time ({manifest_path}): {progress_line(manifest, [])}",
-              file=sys.stderr)
+        print(
+            f"sweep of {len(jobs)} jobs{already}{fused}, {workers} at a time ({manifest_path}): {progress_line(manifest, [])}",
+            file=sys.stderr,
+        )
         returns = launcher.launch([job["overrides"] for job in launched], initial_job_idx=0)
     else:
         print(f"{len(jobs)} of {len(jobs)} runs already done ({manifest_path})", file=sys.stderr)
@@ -136,6 +153,9 @@ def report(config: DictConfig, manifest: dict) -> None:
     failed = [job for job in manifest["jobs"] if job_state(Path(job["run_dir"])) == "failed"]
     if failed:
         for job in failed:
-            print(f"failed: {' '.join(job['overrides'])}: {read_json(Path(job['run_dir']) / FAILED_FILE)['error']}", file=sys.stderr)
+            print(
+                f"failed: {' '.join(job['overrides'])}: {read_json(Path(job['run_dir']) / FAILED_FILE)['error']}",
+                file=sys.stderr,
+            )
         print(f"{len(failed)} of {len(run_dirs)} jobs failed; re-run the same command to retry them", file=sys.stderr)
         sys.exit(1)
