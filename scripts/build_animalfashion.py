@@ -54,7 +54,8 @@ def load_animals(source: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_idx(path: Path) -> np.ndarray:
-    raw = gzip.open(path, "rb").read()
+    with gzip.open(path, "rb") as file:
+        raw = file.read()
     ndim = raw[3]
     shape = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)

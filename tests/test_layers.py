@@ -137,7 +137,7 @@ def test_the_loop_checks_see_a_package_loop():
 
 def test_imports_inside_functions_say_why():
     silent = []
-    for module, path in modules().items():
+    for _module, path in modules().items():
         lines = path.read_text().splitlines()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -36,7 +36,7 @@ def test_a_run_already_done_is_returned_without_training(tmp_path, capsys):
 
 def test_a_missing_base_without_auto_base_names_the_command_that_trains_it(tmp_path):
     spec = replace(BASE, root=str(tmp_path), auto_base=False)
-    with pytest.raises(ConfigError, match="no base network baseA in .* train it with: python -m transfer_lab"):
+    with pytest.raises(ConfigError, match=r"no base network baseA in .* train it with: python -m transfer_lab"):
         base_network(spec, BaseStore(tmp_path), "python -m transfer_lab +exp=base half=A")
 
 

@@ -87,7 +87,7 @@ def test_an_interrupted_prepare_resumes_and_ends_identical(tmp_path, straight, t
         write(folder, tree, report=interrupt)
     assert cache.state(folder) == "partial" and not (folder / cache.MANIFEST).exists()
     with pytest.raises(
-        ConfigError, match="is incomplete .* finish it with: python -m transfer_lab.prepare data=imagenet"
+        ConfigError, match=r"is incomplete .* finish it with: python -m transfer_lab.prepare data=imagenet"
     ):
         load_imagenet(data_config(folder, tree))
 
@@ -111,7 +111,7 @@ def test_verification_drops_a_corrupted_chunk_and_the_next_run_rewrites_it(tmp_p
             images[CHUNK + 1, 0, 0, 0] ^= 0xFF  # one byte of the second chunk
             images.flush()
 
-    with pytest.raises(cache.VerifyError, match="1 chunks .* did not read back as written"):
+    with pytest.raises(cache.VerifyError, match=r"1 chunks .* did not read back as written"):
         write(folder, tree, report=corrupt_before_verify)
     assert cache.state(folder) == "partial"
     assert str(CHUNK) not in read_json(folder / cache.PROGRESS)["chunks"]["train"]
@@ -152,9 +152,11 @@ def test_an_unwritable_cache_folder_is_named(tmp_path, tree):
 def test_one_writer_at_a_time(tmp_path, tree):
     folder = tmp_path / "cache"
     folder.mkdir()
-    with filelock.FileLock(str(folder / ".prepare.lock")):
-        with pytest.raises(ConfigError, match="another prepare is writing"):
-            write(folder, tree)
+    with (
+        filelock.FileLock(str(folder / ".prepare.lock")),
+        pytest.raises(ConfigError, match="another prepare is writing"),
+    ):
+        write(folder, tree)
 
 
 def test_loader_threads_serve_the_cache_rows_of_each_batch_in_order(straight, tree):

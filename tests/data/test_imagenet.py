@@ -1,5 +1,6 @@
 """ImageNet on disk: both layouts, the class order, the odd files, layout errors, and the paper's splits."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def test_training_without_a_cache_stops_with_the_exact_prepare_command(trees, tm
     command = f"python -m transfer_lab.prepare data=imagenet data.root={trees['folders']} data.image_size=80 data.cache_dir={tmp_path / 'c'}"
     assert command == prepare_command(data) and str(err.value).endswith(command)
     assert not (tmp_path / "c").exists()
-    with pytest.raises(ConfigError, match="data.crop_size=227 does not fit data.image_size=80"):
+    with pytest.raises(ConfigError, match=re.escape("data.crop_size=227 does not fit data.image_size=80")):
         load_imagenet({**data, "crop_size": 227})
 
 

@@ -60,7 +60,7 @@ def test_validation_serves_every_image_once_in_order_with_a_short_last_batch():
     loader = BatchLoader(images, labels, batch_size=10, shuffle=False, threads=2)
     batches = list(loader)
     assert len(batches) == len(loader) == 11 and len(batches[-1][1]) == 3
-    assert sum((image_ids(b) for b, _ in batches), []) == list(range(N))
+    assert [i for b, _ in batches for i in image_ids(b)] == list(range(N))
 
 
 def test_a_batch_larger_than_the_data_serves_all_of_it_once_per_epoch():
@@ -74,7 +74,7 @@ def test_gather_writes_into_the_buffer_it_is_given():
     images, labels = numbered_images()
     loader = BatchLoader(images, labels, batch_size=10, shuffle=False)
     buffers = torch.zeros(10, 3, 2, 2, dtype=torch.uint8), torch.zeros(10, dtype=torch.int64)
-    batch_images, batch_labels = loader.gather(np.array([4, 9, 50]), out=buffers)
+    batch_images, _ = loader.gather(np.array([4, 9, 50]), out=buffers)
     assert batch_images.data_ptr() == buffers[0].data_ptr() and image_ids(buffers[0][:3]) == [4, 9, 50]
     assert buffers[1][:3].tolist() == [4, 2, 1]
 

@@ -78,7 +78,7 @@ def test_a_corrupt_base_is_reported_with_the_rebuild_command(tmp_path):
     found_or_trained(store, spec, fake_train(store, tmp_path / "log"))
     checkpoint = store.folder(spec) / "base.pt"
     checkpoint.write_bytes(checkpoint.read_bytes()[:-10])
-    with pytest.raises(ConfigError, match="corrupt.*python -m transfer_lab \\+exp=base half=A"):
+    with pytest.raises(ConfigError, match=r"corrupt.*python -m transfer_lab \+exp=base half=A"):
         store.find(spec, "python -m transfer_lab +exp=base half=A")
 
 

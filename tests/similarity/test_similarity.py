@@ -23,8 +23,8 @@ def activations(n: int, d: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tens
 
 def test_unbiased_hsic_is_song_et_als_formula():
     x, y = activations(12, 5)
-    k, l = x @ x.T, y @ y.T
-    kt, lt = k - torch.diag(k.diag()), l - torch.diag(l.diag())
+    K, L = x @ x.T, y @ y.T
+    kt, lt = K - torch.diag(K.diag()), L - torch.diag(L.diag())
     ones, m = torch.ones(12, dtype=torch.float64), 12
     kt, lt = kt.double(), lt.double()
     expected = (
@@ -32,7 +32,7 @@ def test_unbiased_hsic_is_song_et_als_formula():
         + ones @ kt @ ones * (ones @ lt @ ones) / ((m - 1) * (m - 2))
         - 2 / (m - 2) * ones @ kt @ lt @ ones
     ) / (m * (m - 3))
-    assert unbiased_hsic(k.double(), l.double()) == pytest.approx(float(expected), rel=1e-10)
+    assert unbiased_hsic(K.double(), L.double()) == pytest.approx(float(expected), rel=1e-10)
 
 
 def test_cka_is_one_for_identical_rotated_and_scaled_activations():

@@ -56,7 +56,7 @@ def ranks(values: list[float]) -> list[float]:
     result = [0.0] * len(values)
     for _, tied in itertools.groupby(enumerate(order), key=lambda pair: values[pair[1]]):
         tied = list(tied)
-        for position, index in tied:
+        for _position, index in tied:
             result[index] = (tied[0][0] + tied[-1][0]) / 2 + 1
     return result
 

@@ -148,7 +148,7 @@ class FusedFrozen(pl.LightningModule):
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         for i, loss in self.step_losses.items():
-            self.check(i, lambda stop: stop.add(loss, self.trainer.global_step))
+            self.check(i, lambda stop, loss=loss: stop.add(loss, self.trainer.global_step))
 
     def on_train_end(self):
         for i in self.active():

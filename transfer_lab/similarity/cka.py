@@ -27,16 +27,16 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return (x @ x.T).double()
 
 
-def unbiased_hsic(k: torch.Tensor, l: torch.Tensor) -> float:
+def unbiased_hsic(K: torch.Tensor, L: torch.Tensor) -> float:
     """HSIC_1 (Song et al. 2012) of two m x m kernel matrices: an unbiased estimate of HSIC."""
-    m = k.shape[0]
+    m = K.shape[0]
     if m < MIN_BATCH:
         raise ValueError(f"the unbiased HSIC needs at least {MIN_BATCH} examples per batch, got {m}")
-    k = k - torch.diag(torch.diagonal(k))
-    l = l - torch.diag(torch.diagonal(l))
-    trace_kl = (k * l).sum()  # tr(K L) for symmetric K, L without forming K L
-    cross = (k.sum(1) * l.sum(1)).sum()  # 1^T K L 1
-    value = trace_kl + k.sum() * l.sum() / ((m - 1) * (m - 2)) - 2 * cross / (m - 2)
+    K = K - torch.diag(torch.diagonal(K))
+    L = L - torch.diag(torch.diagonal(L))
+    trace_kl = (K * L).sum()  # tr(K L) for symmetric K, L without forming K L
+    cross = (K.sum(1) * L.sum(1)).sum()  # 1^T K L 1
+    value = trace_kl + K.sum() * L.sum() / ((m - 1) * (m - 2)) - 2 * cross / (m - 2)
     return float(value / (m * (m - 3)))
 
 
