@@ -14,6 +14,7 @@ from tqdm import tqdm
 from transfer_lab.compose import compose_config, data_config
 from transfer_lab.console import command_line, fail
 from transfer_lab.data import cache, imagenet
+from transfer_lab.data.cache_verify import VerifyError
 from transfer_lab.errors import ConfigError
 
 SHOW_SKIPPED = 20
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
             workers=args.workers,
             report=bars,
         )
-    except (ConfigError, cache.VerifyError) as err:
+    except (ConfigError, VerifyError) as err:
         bars.close()
         fail(str(err))
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ import torch
 from conftest import FP32_EPS
 
 from transfer_lab.data import cache
+from transfer_lab.data.cache_verify import VerifyError
 from transfer_lab.data.datamodule import HalfDataModule
 from transfer_lab.data.imagenet import load_imagenet, scan
 from transfer_lab.errors import ConfigError
@@ -111,7 +112,7 @@ def test_verification_drops_a_corrupted_chunk_and_the_next_run_rewrites_it(tmp_p
             images[CHUNK + 1, 0, 0, 0] ^= 0xFF  # one byte of the second chunk
             images.flush()
 
-    with pytest.raises(cache.VerifyError, match=r"1 chunks .* did not read back as written"):
+    with pytest.raises(VerifyError, match=r"1 chunks .* did not read back as written"):
         write(folder, tree, report=corrupt_before_verify)
     assert cache.state(folder) == "partial"
     assert str(CHUNK) not in read_json(folder / cache.PROGRESS)["chunks"]["train"]

@@ -11,8 +11,8 @@ paper did) and stored as raw uint8 that training reads memory-mapped.
 
 Writing: chunks of CHUNK_IMAGES images are decoded by a process pool and written in place
 (pwrite: a full disk is an error, not a crash); each finished chunk is recorded in progress.json,
-so an interrupted prepare resumes where it stopped. Verification reads every chunk back against
-its checksum and sums the pixels per class; a chunk that fails is dropped from progress and
+so an interrupted prepare resumes where it stopped. Verification (cache_verify.py) reads every chunk
+back against its checksum and sums the pixels per class; a chunk that fails is dropped from progress and
 rewritten by the next run. A file that does not decode leaves a zero row, listed in the manifest
 (row, file, error) and never served to training.
 """
@@ -21,29 +21,22 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import filelock
 import numpy as np
 from PIL import Image
 
+from transfer_lab.data.cache_passes import PROGRESS, Report, in_pool
+from transfer_lab.data.cache_verify import verify
 from transfer_lab.data.images import Rows
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import read_json, save_numpy, write_json
 
 PHASES = ("train", "val")
 CHUNK_IMAGES = 512  # ~100 MB per worker at 256 px; what an interruption loses at most, per worker
-MANIFEST, PROGRESS = "manifest.json", "progress.json"
+MANIFEST = "manifest.json"
 FORMAT = "transfer_lab raw uint8 image cache, version 1"
-
-Report = Callable[[str, int, int], None]  # (stage, images done, images in total)
-
-
-class VerifyError(RuntimeError):
-    """Chunks that did not read back as written (dropped from progress: the next run rewrites them)."""
 
 
 def state(folder: Path) -> str:
@@ -133,18 +126,21 @@ def finished(folder: Path, plan: str) -> dict:
     manifest = read_manifest(folder)
     if manifest["plan"] != plan:
         raise ConfigError(
-            f"{folder} holds a complete cache of other images or another size: choose another data.cache_dir or delete it"
+            f"{folder} holds a complete cache of other images or another size: "
+            "choose another data.cache_dir or delete it"
         )
     return manifest
 
 
 def start_or_resume(folder: Path, plan: str, phases: dict, image_size: int, chunk_images: int) -> dict:
-    """The progress record of this plan: resumed (with its own chunk size) if it matches, else a fresh one with empty arrays."""
+    """The progress record of this plan: resumed (with its own chunk size) if it matches, else a fresh one
+    with empty arrays."""
     if (folder / PROGRESS).exists():
         progress = read_json(folder / PROGRESS)
         if progress["plan"] != plan:
             raise ConfigError(
-                f"{folder} holds an unfinished cache of other images or another size: delete it or choose another data.cache_dir"
+                f"{folder} holds an unfinished cache of other images or another size: "
+                "delete it or choose another data.cache_dir"
             )
         return progress
     for phase, (files, labels) in phases.items():
@@ -216,59 +212,6 @@ def convert_chunk(task) -> tuple:
     return phase, start, len(files), hashlib.sha256(data).hexdigest(), skipped
 
 
-def verify(
-    folder: Path, phases: dict, progress: dict, num_classes: int, image_size: int, workers: int, report: Report
-) -> np.ndarray:
-    """Read every chunk back against its checksum; return the training class sums (K x 3 x S x S uint32)."""
-    tasks = []
-    for phase, (files, labels) in phases.items():
-        for start in range(0, len(files), progress["chunk_images"]):
-            chunk = progress["chunks"][phase][str(start)]
-            stop = min(start + progress["chunk_images"], len(files))
-            chunk_labels = np.asarray(labels[start:stop]) if phase == "train" else None
-            skipped = [entry["row"] - start for entry in chunk["skipped"]]
-            tasks.append(
-                (phase, str(folder / phase / "images.npy"), start, stop, chunk["sha256"], chunk_labels, skipped)
-            )
-    class_sums = np.zeros((num_classes, 3, image_size, image_size), dtype=np.uint32)
-    failed, done, total = [], 0, sum(len(files) for files, _ in phases.values())
-    report("verify", done, total)
-
-    def record(result) -> None:
-        nonlocal done
-        phase, start, count, intact, sums = result
-        if not intact:
-            failed.append((phase, start))
-        for label, pixels in sums.items():
-            class_sums[label] += pixels
-        done += count
-        report("verify", done, total)
-
-    in_pool(verify_chunk, tasks, workers, record)
-    if failed:
-        for phase, start in failed:
-            del progress["chunks"][phase][str(start)]
-        write_json(folder / PROGRESS, progress)
-        raise VerifyError(
-            f"{len(failed)} chunks of {folder} did not read back as written (dropped): run the same command again to rewrite them"
-        )
-    return class_sums
-
-
-def verify_chunk(task) -> tuple:
-    """Checksum one chunk as stored and sum its usable pixels per class; runs in a worker process."""
-    phase, path, start, stop, expected, labels, skipped = task
-    images = np.ascontiguousarray(np.load(path, mmap_mode="r")[start:stop])
-    intact = hashlib.sha256(images.tobytes()).hexdigest() == expected
-    sums = {}
-    if labels is not None:
-        usable = np.ones(len(labels), dtype=bool)
-        usable[skipped] = False
-        for label in np.unique(labels[usable]):
-            sums[int(label)] = images[usable & (labels == label)].sum(axis=0, dtype=np.uint32)
-    return phase, start, stop - start, intact, sums
-
-
 def finish(
     folder: Path, plan: str, phases: dict, progress: dict, class_sums: np.ndarray, image_size: int, meta: dict
 ) -> dict:
@@ -297,19 +240,3 @@ def finish(
         }
     write_json(folder / MANIFEST, manifest)
     return manifest
-
-
-def in_pool(function: Callable, tasks: list, workers: int, on_result: Callable) -> None:
-    """Run function(task) for every task on `workers` processes, on_result(result) as each completes.
-    Ctrl-C reaches only this process: it cancels what has not started, waits for the running
-    chunks (seconds) and propagates."""
-    with ProcessPoolExecutor(
-        max(1, workers), initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)
-    ) as pool:
-        futures = [pool.submit(function, task) for task in tasks]
-        try:
-            for future in as_completed(futures):
-                on_result(future.result())
-        finally:
-            for future in futures:
-                future.cancel()
