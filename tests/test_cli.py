@@ -92,7 +92,8 @@ def test_base_run_and_auto_base_off(cli, root):
     assert only("bases/baseB-*/base.json", root)
     reuse = cli("+exp=bnb", "k=2", "auto_base=false", "seed=3", root=root)
     assert reuse.returncode == 0, reuse.stderr[-3000:]
-    # The base's run folder deleted, the store keeps it: asked again, its result.json is back (the report reads it), untrained
+    # The base's run folder deleted, the store keeps it: asked again, its result.json is back (the report reads it),
+    # untrained
     result_file = only("runs/**/baseB/*/result.json", root)
     stored = json.loads(result_file.read_text())
     shutil.rmtree(result_file.parent)

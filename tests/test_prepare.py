@@ -58,7 +58,7 @@ def test_training_without_a_cache_stops_with_the_prepare_command(cli, root, tmp_
     done = cli("+exp=base", "half=A", *SMALL_IMAGENET, f"data.root={tree}", root=root)
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
     assert (
-        f"with: python -m transfer_lab.prepare data=imagenet data.root={tree} data.image_size=80 data.cache_dir={root}/cache/imagenet-80px"
-        in done.stderr
+        f"with: python -m transfer_lab.prepare data=imagenet data.root={tree} data.image_size=80 "
+        f"data.cache_dir={root}/cache/imagenet-80px" in done.stderr
     )
     assert not root.exists()

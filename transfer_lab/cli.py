@@ -148,7 +148,8 @@ def main(cfg: DictConfig) -> dict:
                 if not members:  # run_fused records its networks' failures itself
                     record_failure(spec, run_dir, err)
             if in_sweep:
-                # The other jobs go on; the job's line says it failed, the end-of-sweep report lists it and exits non-zero.
+                # The other jobs go on; the job's line says it failed, the end-of-sweep report lists it and exits
+                # non-zero.
                 line.error = (message or f"{type(err).__name__}: {err}").splitlines()[0]
                 return {"status": "failed", "error": message or str(err)}
             if message:

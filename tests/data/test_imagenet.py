@@ -108,7 +108,10 @@ def test_training_without_a_cache_stops_with_the_exact_prepare_command(trees, tm
     }
     with pytest.raises(ConfigError) as err:
         load_imagenet(data)
-    command = f"python -m transfer_lab.prepare data=imagenet data.root={trees['folders']} data.image_size=80 data.cache_dir={tmp_path / 'c'}"
+    command = (
+        f"python -m transfer_lab.prepare data=imagenet data.root={trees['folders']} data.image_size=80 "
+        f"data.cache_dir={tmp_path / 'c'}"
+    )
     assert command == prepare_command(data) and str(err.value).endswith(command)
     assert not (tmp_path / "c").exists()
     with pytest.raises(ConfigError, match=re.escape("data.crop_size=227 does not fit data.image_size=80")):

@@ -69,7 +69,8 @@ def scan(root: str | None) -> ImageNetTree:
     wnids = class_folders(train_dir)
     if not wnids:
         raise ConfigError(
-            f"{train_dir} holds no <wnid>/ class folders (e.g. n01440764/): point data.root at ILSVRC-2012 ({LAYOUT_HINT})"
+            f"{train_dir} holds no <wnid>/ class folders (e.g. n01440764/): "
+            f"point data.root at ILSVRC-2012 ({LAYOUT_HINT})"
         )
     label_of = {wnid: i for i, wnid in enumerate(wnids)}
     if not val_dir.is_dir():
@@ -125,7 +126,8 @@ def flat_val_files(root: Path, val_dir: Path, label_of: dict[str, int]) -> tuple
     csv_path = next((p / VAL_SOLUTION for p in (root, *root.parents[:3]) if (p / VAL_SOLUTION).is_file()), None)
     if csv_path is None:
         raise ConfigError(
-            f"{val_dir} has no <wnid>/ folders and {root / VAL_SOLUTION} is missing: add the Kaggle csv or sort val/ into val/<wnid>/"
+            f"{val_dir} has no <wnid>/ folders and {root / VAL_SOLUTION} is missing: "
+            "add the Kaggle csv or sort val/ into val/<wnid>/"
         )
     with open(csv_path, newline="") as f:
         wnid_of = {row["ImageId"]: row["PredictionString"].split()[0] for row in csv.DictReader(f)}
@@ -133,13 +135,15 @@ def flat_val_files(root: Path, val_dir: Path, label_of: dict[str, int]) -> tuple
     unlabelled = sorted(set(found) - set(wnid_of))
     if unlabelled:
         raise ConfigError(
-            f"{len(unlabelled)} files in {val_dir} are not in {csv_path} (e.g. {unlabelled[0]}): remove them or use the matching csv"
+            f"{len(unlabelled)} files in {val_dir} are not in {csv_path} (e.g. {unlabelled[0]}): "
+            "remove them or use the matching csv"
         )
     wanted = sorted((label_of[wnid], image_id) for image_id, wnid in wnid_of.items() if wnid in label_of)
     missing = [image_id for _, image_id in wanted if image_id not in found]
     if missing:
         raise ConfigError(
-            f"{len(missing)} validation images listed in {csv_path} are missing from {val_dir} (e.g. {missing[0]}): restore them"
+            f"{len(missing)} validation images listed in {csv_path} are missing from {val_dir} "
+            f"(e.g. {missing[0]}): restore them"
         )
     return [str(found[i].relative_to(root)) for _, i in wanted], [label for label, _ in wanted]
 
@@ -165,7 +169,8 @@ def load_imagenet(data: dict) -> ClassImages:
     folder = cache_dir(data)
     if data["crop_size"] > data["image_size"]:
         raise ConfigError(
-            f"data.crop_size={data['crop_size']} does not fit data.image_size={data['image_size']}: use a smaller crop or a larger image size"
+            f"data.crop_size={data['crop_size']} does not fit data.image_size={data['image_size']}: "
+            "use a smaller crop or a larger image size"
         )
     state = cache.state(folder)
     if state != "complete":
@@ -179,12 +184,14 @@ def load_imagenet(data: dict) -> ClassImages:
     manifest = cache.read_manifest(folder)
     if manifest["image_size"] != data["image_size"]:
         raise ConfigError(
-            f"the cache {folder} holds {manifest['image_size']} px images, not data.image_size={data['image_size']}: choose another data.cache_dir"
+            f"the cache {folder} holds {manifest['image_size']} px images, not data.image_size={data['image_size']}: "
+            "choose another data.cache_dir"
         )
     source = manifest["meta"]["root"]
     if data.get("root") and Path(data["root"]).expanduser().resolve() != Path(source).resolve():
         raise ConfigError(
-            f"the cache {folder} was prepared from {source}, not data.root={data['root']}: use that root or another data.cache_dir"
+            f"the cache {folder} was prepared from {source}, not data.root={data['root']}: "
+            "use that root or another data.cache_dir"
         )
     wnids = manifest["meta"]["wnids"]
     # class_names are the wnids, so split.json lists the wnids of each half.

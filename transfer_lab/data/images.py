@@ -31,7 +31,8 @@ class ClassImages:
             self.train_class_sums = class_sums(self.train_images, self.train_labels, len(self.class_names))
 
     def half(self, classes: tuple[int, ...]) -> "HalfImages":
-        """The images of `classes` only (a view, nothing copied), relabelled 0..n-1 in ascending original class index."""
+        """The images of `classes` only (a view, nothing copied), relabelled 0..n-1 in ascending original
+        class index."""
         train = np.flatnonzero(np.isin(self.train_labels, classes))
         val = np.flatnonzero(np.isin(self.val_labels, classes))
         return HalfImages(

@@ -30,7 +30,8 @@ class Split:
     def classes(self, half: str) -> tuple[int, ...]:
         if not self.halves[half]:
             raise ConfigError(
-                f"split={self.name} puts no classes in half {half}: train on half A (half=A / target=A), or choose another split"
+                f"split={self.name} puts no classes in half {half}: "
+                "train on half A (half=A / target=A), or choose another split"
             )
         return self.halves[half]
 

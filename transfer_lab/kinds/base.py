@@ -17,7 +17,8 @@ class Base(RunKind):
         target = half(self.required(choice, "half"), "half", self.example)
         if choice["k"] is not None:
             raise ConfigError(
-                f"k={choice['k']} is set for a base run, which copies no layers: drop k, or use +exp=anb k={choice['k']}"
+                f"k={choice['k']} is set for a base run, which copies no layers: "
+                f"drop k, or use +exp=anb k={choice['k']}"
             )
         return {"target": target, "source": None, "k": 0, "freeze": False}
 

@@ -54,7 +54,8 @@ class Probe(Transfer):
             value, integer = options.get(key), isinstance(example, int)
             if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) or value <= 0:
                 raise ConfigError(
-                    f"probe.{key}={value!r}: use a positive {'integer' if integer else 'number'}, e.g. probe.{key}={example}"
+                    f"probe.{key}={value!r}: use a positive {'integer' if integer else 'number'}, "
+                    f"e.g. probe.{key}={example}"
                 )
         decay = options.get("weight_decay")
         if isinstance(decay, bool) or not isinstance(decay, (int, float)) or decay < 0:

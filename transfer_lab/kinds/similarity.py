@@ -24,7 +24,8 @@ class Similarity(RunKind):
     def choose(self, choice):  # compares base A and base B: no layer count, no direction
         if choice["k"] is not None:
             raise ConfigError(
-                f"k={choice['k']} is set for +exp=similarity, which compares every layer: drop k, or use +exp=probe k={choice['k']}"
+                f"k={choice['k']} is set for +exp=similarity, which compares every layer: "
+                f"drop k, or use +exp=probe k={choice['k']}"
             )
         return {"target": "B", "source": "A", "k": 0, "freeze": False}
 
@@ -69,7 +70,8 @@ def settings(spec) -> dict:
     reference = spec.seed + 1 if reference is None else reference
     if isinstance(reference, bool) or not isinstance(reference, int) or reference == spec.seed:
         raise ConfigError(
-            f"similarity.reference_seed={reference!r}: use an integer seed other than seed={spec.seed}, or null for seed + 1"
+            f"similarity.reference_seed={reference!r}: use an integer seed other than seed={spec.seed}, "
+            "or null for seed + 1"
         )
     return {"images": images, "batch_size": batch_size, "reference_seed": reference}
 
