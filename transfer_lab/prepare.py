@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
         counts = {phase: len(files) for phase, (files, _) in tree.phases.items()}
         gigabytes = sum(counts.values()) * 3 * size * size / 1e9
         print(
-            f"{tree.root} ({tree.layout} layout): {len(tree.wnids)} classes, {counts['train']} train + {counts['val']} val files"
+            f"{tree.root} ({tree.layout} layout): {len(tree.wnids)} classes, "
+            f"{counts['train']} train + {counts['val']} val files"
             f" -> {folder} ({size} px, {gigabytes:.2f} GB), {args.workers} workers",
             file=sys.stderr,
         )

@@ -4,9 +4,10 @@ tree of real JPEG files, so that prepare, the benchmark and the tests run withou
 Wnids are random n######## ids (their sorted order is the class order, as in ImageNet); images
 vary in size and aspect. Like natural images, classes share colours and textures: a class is told
 only by the shape and fill pattern of its figure (6 shapes x 4 fills; classes past 24 draw 2, 3, ...
-figures), not by any colour, so a network has to learn features to separate them. `--layout kaggle` writes ILSVRC/Data/CLS-LOC/ with a flat val/ and
-LOC_val_solution.csv. `--quirks` adds the odd files real ImageNet has to class 0's training
-images: a CMYK JPEG, a grayscale JPEG, a PNG named .JPEG, and one file no decoder can read.
+figures), not by any colour, so a network has to learn features to separate them. `--layout kaggle`
+writes ILSVRC/Data/CLS-LOC/ with a flat val/ and LOC_val_solution.csv. `--quirks` adds the odd files
+real ImageNet has to class 0's training images: a CMYK JPEG, a grayscale JPEG, a PNG named .JPEG, and
+one file no decoder can read.
 """
 
 import argparse
@@ -146,7 +147,8 @@ def main(argv: list[str] | None = None) -> None:
         args.root, args.classes, args.per_class, args.val_per_class, args.size, args.layout, args.quirks, args.seed
     )
     print(
-        f"{args.root}: {len(wnids)} classes x ({args.per_class} train + {args.val_per_class} val) JPEGs, {args.layout} layout"
+        f"{args.root}: {len(wnids)} classes x ({args.per_class} train + {args.val_per_class} val) JPEGs, "
+        f"{args.layout} layout"
     )
 
 

@@ -247,7 +247,8 @@ def test_the_scarcity_table_shows_each_treatment_at_its_best_k_per_n(tmp_path):
     assert (out / "scarcity.png").stat().st_size > 0 and (out / "scarcity.pdf").exists()
     assert "| images per class | scratch | frozen, best k | fine-tuned, best k | fine-tuned - scratch |" in text
     for row in (
-        "| 1 | 0.2000 ± 0.0141 (2 seeds) | 0.5000 ± 0.0000 (2 seeds), k=3 | 0.5500 ± 0.0000 (2 seeds), k=3 | +35.00 pp |",
+        "| 1 | 0.2000 ± 0.0141 (2 seeds) | 0.5000 ± 0.0000 (2 seeds), k=3 | 0.5500 ± 0.0000 (2 seeds), k=3 | "
+        "+35.00 pp |",
         "| 10 | 0.5000 ± 0.0141 (2 seeds) | 0.6000 ± 0.0000 (2 seeds), k=1 | 0.6600 ± 0.0000 (2 seeds), k=1 | "
         "+16.00 pp |",
         "| all | 0.9000 ± 0.0141 (2 seeds) | 0.8900 ± 0.0000 (2 seeds), k=1 | 0.9200 ± 0.0000 (2 seeds), k=1 | "

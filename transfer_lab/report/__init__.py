@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> None:
         "--out",
         type=Path,
         default=None,
-        help="report folder (default: <paths.root>/reports/<dataset>-<split>, paths.root being where the first folder's runs/ is)",
+        help="report folder (default: <paths.root>/reports/<dataset>-<split>, "
+        "paths.root being where the first folder's runs/ is)",
     )
     parser.add_argument("--wandb", metavar="PROJECT", default=None, help="also log an analysis run to this W&B project")
     parser.add_argument("--group", default=None, help="W&B group of the analysis run")

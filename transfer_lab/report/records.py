@@ -40,7 +40,8 @@ def collect(folders: list[Path]) -> list[dict]:
         next(Path(folder).rglob(SIMILARITY_FILE), None) for folder in folders
     ):  # report/similarity.py reads those
         raise ConfigError(
-            f"no runs (result.json, failed.json or {SIMILARITY_FILE}) under {', '.join(map(str, folders))}: run the study first"
+            f"no runs (result.json, failed.json or {SIMILARITY_FILE}) under {', '.join(map(str, folders))}: "
+            "run the study first"
         )
     return records
 

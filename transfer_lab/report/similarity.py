@@ -169,7 +169,8 @@ def layer_table(study: Study, similarity: list[dict]) -> list[str]:
     for k, name in enumerate(layer_names(similarity), 1):
         ab, ref = (cka[f].get(k) if cka else None for f in CKA_STYLE)
         lines.append(
-            f"| {k} {name} | {cell(ab and ab['mean'], ab and ab['std'])} | {cell(ref and ref['mean'], ref and ref['std'])} | "
+            f"| {k} {name} | {cell(ab and ab['mean'], ab and ab['std'])} | "
+            f"{cell(ref and ref['mean'], ref and ref['std'])} | "
             f"{cell(probe.get(k))} | {cell(anb.get(k))} | {cell(bnb.get(k))} | "
             f"{cell(bnb[k] - anb[k] if k in anb and k in bnb else None, points=True)} |"
         )
@@ -196,10 +197,13 @@ def similarity_markdown(folders: list[Path], studies: dict, out: Path) -> list[s
             f"## Layer similarity and linear probes: {study.name}",
             "",
             f"{study_title(key, study.differs_words)}. CKA: {len(records)} similarity run(s) (seeds "
-            f"{', '.join(str(r['seed']) for r in records) or 'none'}), {example.get('n_images', '?')} validation images "
-            f"of both halves in batches of {example.get('batch_size', '?')}; estimator: {example.get('estimator', 'n/a')}; "
+            f"{', '.join(str(r['seed']) for r in records) or 'none'}), "
+            f"{example.get('n_images', '?')} validation images "
+            f"of both halves in batches of {example.get('batch_size', '?')}; "
+            f"estimator: {example.get('estimator', 'n/a')}; "
             f"conv maps {example.get('conv_maps', 'n/a')}. Probes: one linear classifier on layer k of base A "
-            "(frozen, pooled), trained on half B. CKA cells: mean ± std over the similarity runs; top-1 cells: means over seeds (their spread: the tables above and the figure).",
+            "(frozen, pooled), trained on half B. CKA cells: mean ± std over the similarity runs; "
+            "top-1 cells: means over seeds (their spread: the tables above and the figure).",
             "",
         ]
         lines += layer_table(study, records)

@@ -42,7 +42,8 @@ def build_module(
 
 
 # Compiling CaffeNet takes about a minute and saves 2.7-5.3 ms of a 7.7-16 ms step on an H100 (k=5 / k=0,
-# python -m transfer_lab.bench): it pays back after 11-22k steps, so model.compile=auto compiles recipes of 20k steps or more.
+# python -m transfer_lab.bench): it pays back after 11-22k steps, so model.compile=auto compiles recipes of
+# 20k steps or more.
 COMPILE_MIN_STEPS = 20_000
 
 
@@ -71,7 +72,8 @@ def make_trainer(
     **arguments,
 ) -> pl.Trainer:
     """schedule: max_epochs, max_steps and val_check_interval; the recipe's unless a scarce run counts them in
-    full-half steps. callbacks and arguments: more callbacks and Trainer arguments (the bench's clock; no validation)."""
+    full-half steps. callbacks and arguments: more callbacks and Trainer arguments (the bench's clock; no
+    validation)."""
     schedule = schedule or spec.recipe
     placement = {"accelerator": "gpu", "devices": [gpu]} if on_gpu(gpu) else {}
     return build_trainer(

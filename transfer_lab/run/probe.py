@@ -33,7 +33,8 @@ FEATURE_BATCH = 256  # images per forward pass of the frozen layers
 
 
 def run_probe(spec: RunSpec, run_dir: Path, store: BaseStore, bases: dict[str, BaseNetwork]) -> dict:
-    """How a probe runs (its kind's runner, kinds/probe.py): on the layers of its source base, on a device of its own."""
+    """How a probe runs (its kind's runner, kinds/probe.py): on the layers of its source base, on a device of
+    its own."""
     with job_device() as gpu:
         return train_probe(spec, run_dir, bases["source"], gpu)
 

@@ -45,7 +45,8 @@ def run(spec: RunSpec, run_dir: Path, store: BaseStore, bases: dict[str, BaseNet
 def run_similarity(
     spec: RunSpec, run_dir: Path, bases: dict[str, BaseNetwork], dataset, split, gpu: int | None = None
 ) -> dict:
-    """CKA of the `bases` (the kind's bases: A, B, B') layer by layer on the common image set; writes similarity.json."""
+    """CKA of the `bases` (the kind's bases: A, B, B') layer by layer on the common image set; writes
+    similarity.json."""
     chosen = settings(spec)
     rows = image_pool(dataset, split)[: chosen["images"]]
     device = torch_device(gpu)

@@ -129,7 +129,8 @@ def sweep(
         already = f", {len(jobs) - len(pending)} already done" if len(pending) < len(jobs) else ""
         fused = f", {len(pending) - len(launched)} trained alongside another" if len(launched) < len(pending) else ""
         print(
-            f"sweep of {len(jobs)} jobs{already}{fused}, {workers} at a time ({manifest_path}): {progress_line(manifest, [])}",
+            f"sweep of {len(jobs)} jobs{already}{fused}, {workers} at a time ({manifest_path}): "
+            f"{progress_line(manifest, [])}",
             file=sys.stderr,
         )
         returns = launcher.launch([job["overrides"] for job in launched], initial_job_idx=0)
