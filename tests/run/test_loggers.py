@@ -1,5 +1,6 @@
 """W&B in offline mode: the run file holds the group, job type, tags, config and metrics."""
 
+import json
 import struct
 from pathlib import Path
 
@@ -46,7 +47,9 @@ def test_wandb_offline_run_holds_group_tags_config_and_metrics(cli, root):
     transfer = next(f for f in run_files if "AnB_k2" in str(f))
     records = list(wandb_records(transfer))
     run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
-    assert run.run_group == "animalfashion-random-alexnet_small-tiny"
+    # One W&B group per study: its names and the hash of its training settings, as its result.json holds them.
+    record = json.loads(next(root.glob("runs/**/AnB_k2/*/result.json")).read_text())
+    assert run.run_group == f"animalfashion-random-alexnet_small-tiny-{record['study_settings']}"
     assert run.job_type == "transfer"
     assert set(run.tags) == {"AnB", "split:random-s0", "k:2", "frozen"}
     config = {item.key for item in run.config.update}

@@ -24,10 +24,11 @@ from transfer_lab.compose import compose_config
 from transfer_lab.data.registry import training_half
 from transfer_lab.data.scarcity import full_half_schedule
 from transfer_lab.errors import ConfigError
+from transfer_lab.kinds import kind_of
+from transfer_lab.models.module import rng_state
 from transfer_lab.run.build import build_module
-from transfer_lab.run.fused import FusedFrozen, rng_state
+from transfer_lab.run.fused import FusedFrozen
 from transfer_lab.spec import RunSpec, spec_from_config
-from transfer_lab.sweep.progress import network_kind
 from transfer_lab.sweep.sweeper import fuse_frozen, fuse_key, job_overrides, launcher_workers
 
 PRICED_KINDS = ("base", "fine-tuned", "frozen", "random")
@@ -52,7 +53,7 @@ def plan_jobs(overrides: list[str]) -> tuple[list[dict], bool, int]:
     jobs = []
     for job in job_overrides([*params, *overrides]):
         spec = spec_from_config(compose_config(job))
-        if network_kind(spec) not in PRICED_KINDS:
+        if kind_of(spec).job_kind(spec) not in PRICED_KINDS:
             raise ConfigError(
                 f"bench --study prices networks trained by SGD ({', '.join(PRICED_KINDS)}): "
                 f"job {' '.join(job)} is a {spec.kind} job"
@@ -72,7 +73,7 @@ def plan_jobs(overrides: list[str]) -> tuple[list[dict], bool, int]:
 
 def kind_name(job: dict) -> str:
     members = [job["k"], *(other["k"] for other in job.get("fused_with", []))]
-    name = network_kind(job["spec"])
+    name = kind_of(job["spec"]).job_kind(job["spec"])
     return f"{name} k={','.join(map(str, members))} (fused)" if len(members) > 1 else name
 
 
@@ -91,15 +92,18 @@ def job_kinds(overrides: list[str]) -> tuple[list[JobKind], int]:
     return list(kinds.values()), workers
 
 
-def build(kind: JobKind, half) -> pl.LightningModule:
-    """The module the kind's job trains (the weights of copied layers do not matter for its speed)."""
+def build(kind: JobKind, half, folder: Path) -> pl.LightningModule:
+    """The module the kind's job trains (the weights of copied layers do not matter for its speed); a fused
+    group's networks keep their records in `folder`."""
     on_gpu = torch.cuda.is_available()
     modules, streams = [], []
     for spec in kind.specs:
         pl.seed_everything(spec.rng_seed, verbose=False)
         modules.append(build_module(spec, len(half.classes), half.mean_image(), on_gpu=on_gpu))
         streams.append(rng_state())
-    return FusedFrozen(modules, streams) if len(modules) > 1 else modules[0]
+    if len(modules) == 1:
+        return modules[0]
+    return FusedFrozen(modules, streams, [(spec, folder / spec.network) for spec in kind.specs])
 
 
 def price_study(kinds: list[JobKind], workers: int, warmup: int, steps: int) -> dict:
@@ -111,7 +115,7 @@ def price_study(kinds: list[JobKind], workers: int, warmup: int, steps: int) -> 
         _, _, half, _ = training_half(spec)
         folder = Path(tempfile.mkdtemp(prefix="bench-study-"))
         try:
-            rates = measure_module(build(kind, half), spec, half, warmup, steps, run_dir=folder)
+            rates = measure_module(build(kind, half, folder), spec, half, warmup, steps, run_dir=folder)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         seconds_per_step = rates["batch_size"] / rates["full_path_images_per_s"]
