@@ -43,6 +43,36 @@ def assert_close_fp32(actual: torch.Tensor, expected: torch.Tensor, fan_in: int)
     torch.testing.assert_close(actual, expected, rtol=0, atol=fp32_tolerance(expected, fan_in))
 
 
+def plain_base_spec(half: str) -> RunSpec:
+    """A base network's spec with placeholder model and recipe: for the parts that read names and halves only."""
+    return RunSpec(
+        kind="base",
+        target=half,
+        source=None,
+        k=0,
+        freeze=False,
+        seed=0,
+        auto_base=True,
+        data={"name": "animalfashion", "path": None},
+        split={"name": "random", "seed": 0},
+        model={"name": "m"},
+        recipe={"name": "r"},
+    )
+
+
+def run_under_file_limit(kib: int, command: str, *arguments: str, env: dict | None = None):
+    """`command` in bash with every write past `kib` KiB failing with EFBIG (ulimit -f; Python ignores
+    SIGXFSZ), as on a full disk; `arguments` are its $0, $1, ..."""
+    return subprocess.run(
+        ["bash", "-c", f"ulimit -f {kib}; exec {command}", *arguments],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})},
+    )
+
+
 def spec_of(*overrides: str) -> RunSpec:
     """The RunSpec of these overrides, composed as the CLI composes them (Hydra's compose API)."""
     return spec_from_config(compose_config(list(overrides)))

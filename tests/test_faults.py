@@ -2,7 +2,6 @@
 
 import csv
 import json
-import os
 import re
 import signal
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, ONE_WORKER, REPO, start_cli
+from conftest import FAST, ONE_WORKER, run_under_file_limit, start_cli
 
 pytestmark = pytest.mark.slow  # real processes, killed and restarted
 
@@ -164,15 +163,8 @@ def test_a_full_disk_fails_clearly_and_leaves_completed_files_intact(cli, root):
     assert cli("+exp=base", "half=A", root=root).returncode == 0
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
     # ulimit -f: writes past 100 KiB fail with EFBIG (Python ignores SIGXFSZ), like a full disk.
-    cmd = f"ulimit -f 100; exec {sys.executable} -m transfer_lab +exp=base half=B paths.root={root} {' '.join(FAST)}"
-    done = subprocess.run(
-        ["bash", "-c", cmd],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "WANDB_MODE": "offline"},
-    )
+    command = f"{sys.executable} -m transfer_lab +exp=base half=B paths.root={root} {' '.join(FAST)}"
+    done = run_under_file_limit(100, command, env={"WANDB_MODE": "offline"})
     assert done.returncode == 2, done.stderr[-3000:]
     assert "cannot write" in done.stderr and "re-run the same command" in done.stderr
     assert {p: p.read_bytes() for p in before} == before

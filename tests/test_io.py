@@ -1,12 +1,10 @@
 """io.py: every writer is atomic, so a full disk leaves the previous file whole and no temp file behind."""
 
 import json
-import os
-import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import run_under_file_limit
 
 from transfer_lab.io import append_jsonl, write_csv_rows, write_text
 
@@ -48,15 +46,7 @@ def test_a_write_that_hits_a_full_disk_leaves_the_previous_file_complete(tmp_pat
     for name in WRITERS:
         (tmp_path / name).write_text('{"previous": "complete"}\n')
     # ulimit -f 8: this process cannot write a file over 8 KiB.
-    cmd = f'ulimit -f 8; exec {sys.executable} -c "$0" {tmp_path}'
-    done = subprocess.run(
-        ["bash", "-c", cmd, SCRIPT.format(writers=WRITERS)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-    )
+    done = run_under_file_limit(8, f'{sys.executable} -c "$0" {tmp_path}', SCRIPT.format(writers=WRITERS))
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == [f"{name} OSError 27" for name in WRITERS]  # EFBIG: each hit the limit
     for name in WRITERS:

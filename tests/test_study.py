@@ -5,26 +5,14 @@ from dataclasses import replace
 
 import pytest
 import torch
+from conftest import plain_base_spec
 
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import read_json, write_json
 from transfer_lab.run.store import BaseStore
-from transfer_lab.spec import RunSpec
 from transfer_lab.study import base_network, run, train_base
 
-BASE = RunSpec(
-    kind="base",
-    target="A",
-    source=None,
-    k=0,
-    freeze=False,
-    seed=0,
-    auto_base=True,
-    data={"name": "animalfashion", "path": None},
-    split={"name": "random", "seed": 0},
-    model={"name": "m"},
-    recipe={"name": "r"},
-)
+BASE = plain_base_spec("A")
 
 
 def test_a_run_already_done_is_returned_without_training(tmp_path, capsys):

@@ -170,4 +170,7 @@ def test_loader_jobs_read_one_cache_at_once_and_report_their_aggregate_rate(imag
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 input-only loaders at once, 3 batches each" in done.stdout
     jobs = json.loads(out.read_text())["loader_jobs"]
-    assert jobs["jobs"] == 2 and jobs["aggregate_images_per_s"] >= jobs["slowest_job_images_per_s"] > 0
+    # Each job reads as many images, and the aggregate's window spans the slowest job's: at most `jobs` times
+    # its rate (more only with the jobs' clocks apart); how far the jobs overlapped is the measurement, not a property.
+    slowest, aggregate = jobs["slowest_job_images_per_s"], jobs["aggregate_images_per_s"]
+    assert jobs["jobs"] == 2 and slowest > 0 and 0 < aggregate <= 2 * slowest + 0.1

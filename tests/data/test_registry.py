@@ -3,24 +3,12 @@
 from dataclasses import replace
 
 import pytest
+from conftest import plain_base_spec
 
 from transfer_lab.data.registry import check_data, load_dataset, target_half, training_half
 from transfer_lab.errors import ConfigError
-from transfer_lab.spec import RunSpec
 
-SPEC = RunSpec(
-    kind="base",
-    target="B",
-    source=None,
-    k=0,
-    freeze=False,
-    seed=0,
-    auto_base=True,
-    data={"name": "animalfashion", "path": None},
-    split={"name": "random", "seed": 0},
-    model={"name": "m"},
-    recipe={"name": "r"},
-)
+SPEC = plain_base_spec("B")
 
 
 def test_an_unknown_dataset_is_one_line_naming_the_known_ones():

@@ -1,11 +1,9 @@
 """The report's files are written atomically: a full disk during a rewrite leaves the previous report whole."""
 
-import os
-import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import run_under_file_limit
 from report.test_report import paper_like_study, record
 
 from transfer_lab.report import write_report
@@ -20,14 +18,6 @@ def test_a_full_disk_during_a_report_rewrite_leaves_the_previous_report_complete
     assert {"report.md", "results.csv", "summary.csv", "transfer.png", "transfer.pdf"} <= before.keys()
     record(runs, "bB2", "baseB", 0, 0.66, seed=2)  # a new run: the rewrite differs from the report on disk
     # ulimit -f 4: writes past 4 KiB fail with EFBIG, like a full disk; results.csv (~6 KiB) is written first.
-    cmd = f"ulimit -f 4; exec {sys.executable} -m transfer_lab.report {runs} --out {out}"
-    done = subprocess.run(
-        ["bash", "-c", cmd],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-    )
+    done = run_under_file_limit(4, f"{sys.executable} -m transfer_lab.report {runs} --out {out}")
     assert done.returncode != 0 and "File too large" in done.stderr, done.stderr[-2000:]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # every file as it was, no temp file
