@@ -43,21 +43,23 @@ def assert_close_fp32(actual: torch.Tensor, expected: torch.Tensor, fan_in: int)
     torch.testing.assert_close(actual, expected, rtol=0, atol=fp32_tolerance(expected, fan_in))
 
 
-def plain_base_spec(half: str) -> RunSpec:
-    """A base network's spec with placeholder model and recipe: for the parts that read names and halves only."""
-    return RunSpec(
-        kind="base",
-        target=half,
-        source=None,
-        k=0,
-        freeze=False,
-        seed=0,
-        auto_base=True,
-        data={"name": "animalfashion", "path": None},
-        split={"name": "random", "seed": 0},
-        model={"name": "m"},
-        recipe={"name": "r"},
-    )
+def plain_spec(**fields) -> RunSpec:
+    """A spec with placeholder model and recipe, base A unless `fields` say otherwise: for the parts that read
+    names, halves and kinds only (no network is built from it)."""
+    defaults = {
+        "kind": "base",
+        "target": "A",
+        "source": None,
+        "k": 0,
+        "freeze": False,
+        "seed": 0,
+        "auto_base": True,
+        "data": {"name": "animalfashion", "path": None},
+        "split": {"name": "random", "seed": 0},
+        "model": {"name": "m"},
+        "recipe": {"name": "r"},
+    }
+    return RunSpec(**{**defaults, **fields})
 
 
 def run_under_file_limit(kib: int, command: str, *arguments: str, env: dict | None = None):

@@ -5,14 +5,14 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import plain_base_spec
+from conftest import plain_spec
 
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import read_json, write_json
 from transfer_lab.run.store import BaseStore
 from transfer_lab.study import base_network, run, train_base
 
-BASE = plain_base_spec("A")
+BASE = plain_spec()
 
 
 def test_a_run_already_done_is_returned_without_training(tmp_path, capsys):

@@ -3,12 +3,12 @@
 from dataclasses import replace
 
 import pytest
-from conftest import plain_base_spec
+from conftest import plain_spec
 
 from transfer_lab.data.registry import check_data, load_dataset, target_half, training_half
 from transfer_lab.errors import ConfigError
 
-SPEC = plain_base_spec("B")
+SPEC = plain_spec(target="B")
 
 
 def test_an_unknown_dataset_is_one_line_naming_the_known_ones():

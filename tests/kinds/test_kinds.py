@@ -6,27 +6,14 @@ from dataclasses import replace
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, plain_spec
 from hydra.utils import get_method
 
 from transfer_lab.errors import ConfigError
 from transfer_lab.kinds import KINDS, kind_named
 from transfer_lab.runname import network_name, parse_run
-from transfer_lab.spec import RunSpec
 
-SPEC = RunSpec(
-    kind="transfer",
-    target="B",
-    source="A",
-    k=3,
-    freeze=False,
-    seed=0,
-    auto_base=True,
-    data={"name": "toy"},
-    split={"name": "random", "seed": 0},
-    model={"name": "m"},
-    recipe={"name": "r"},
-)
+SPEC = plain_spec(kind="transfer", target="B", source="A", k=3, data={"name": "toy"})
 
 
 def test_every_preset_chooses_a_registered_kind_and_every_kind_has_its_preset():

@@ -4,24 +4,14 @@ import json
 from dataclasses import replace
 
 import pytest
+from conftest import plain_spec
 
 from transfer_lab.errors import ConfigError
 from transfer_lab.io import read_json, write_json
 from transfer_lab.run.record import completed_record, completed_result, outcome, record_failure, record_file
-from transfer_lab.spec import RunSpec
 
-SPEC = RunSpec(
-    kind="transfer",
-    target="B",
-    source="A",
-    k=3,
-    freeze=True,
-    seed=0,
-    auto_base=True,
-    data={"name": "toy"},
-    split={"name": "random", "seed": 1},
-    model={"name": "m"},
-    recipe={"name": "r"},
+SPEC = plain_spec(
+    kind="transfer", target="B", source="A", k=3, freeze=True, data={"name": "toy"}, split={"name": "random", "seed": 1}
 )
 
 
