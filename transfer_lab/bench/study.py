@@ -25,9 +25,8 @@ from transfer_lab.data.registry import training_half
 from transfer_lab.data.scarcity import full_half_schedule
 from transfer_lab.errors import ConfigError
 from transfer_lab.kinds import kind_of
-from transfer_lab.models.module import rng_state
 from transfer_lab.run.build import build_module
-from transfer_lab.run.fused import FusedFrozen
+from transfer_lab.run.fused import fused_module
 from transfer_lab.spec import RunSpec, spec_from_config
 from transfer_lab.sweep.sweeper import fuse_frozen, fuse_key, job_overrides, launcher_workers
 
@@ -96,14 +95,12 @@ def build(kind: JobKind, half, folder: Path) -> pl.LightningModule:
     """The module the kind's job trains (the weights of copied layers do not matter for its speed); a fused
     group's networks keep their records in `folder`."""
     on_gpu = torch.cuda.is_available()
-    modules, streams = [], []
-    for spec in kind.specs:
-        pl.seed_everything(spec.rng_seed, verbose=False)
-        modules.append(build_module(spec, len(half.classes), half.mean_image(), on_gpu=on_gpu))
-        streams.append(rng_state())
-    if len(modules) == 1:
-        return modules[0]
-    return FusedFrozen(modules, streams, [(spec, folder / spec.network) for spec in kind.specs])
+    if len(kind.specs) > 1:
+        members = [(spec, folder / spec.network) for spec in kind.specs]
+        return fused_module(members, len(half.classes), half.mean_image(), None, on_gpu)
+    (spec,) = kind.specs
+    pl.seed_everything(spec.rng_seed, workers=True, verbose=False)  # as fit() seeds it
+    return build_module(spec, len(half.classes), half.mean_image(), on_gpu=on_gpu)
 
 
 def price_study(kinds: list[JobKind], workers: int, warmup: int, steps: int) -> dict:

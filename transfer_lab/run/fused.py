@@ -53,23 +53,30 @@ def fit_fused(members: list[tuple[RunSpec, Path]], base: BaseNetwork) -> list[di
         return train_fused(members, base, gpu)
 
 
+def fused_module(
+    members: list[tuple[RunSpec, Path]], num_classes: int, mean_image, base: BaseNetwork | None, on_gpu: bool
+) -> "FusedFrozen":
+    """The networks of `members` (spec, run folder), each built as it is alone, side by side (the bench's too)."""
+    modules, streams = [], []
+    for spec, _ in members:
+        pl.seed_everything(spec.rng_seed, workers=True, verbose=False)  # as fit() seeds a network trained alone
+        modules.append(build_module(spec, num_classes, mean_image, base, on_gpu=on_gpu))
+        streams.append(rng_state())  # what the network's dropout draws from, as when trained alone
+    return FusedFrozen(modules, streams, members)
+
+
 def train_fused(members: list[tuple[RunSpec, Path]], base: BaseNetwork, gpu: int | None) -> list[dict]:
     lead, folder = members[0][0], group_folder(members)
     prepared = [training_data(spec, run_dir) for spec, run_dir in members]  # split.json in every run folder
     half, half_fields, schedule = prepared[0]
-    modules, streams = [], []
-    for spec, _ in members:
-        pl.seed_everything(spec.rng_seed, workers=True, verbose=False)  # as fit() seeds a network trained alone
-        modules.append(build_module(spec, len(half.classes), base.mean_image, base, on_gpu=on_gpu(gpu)))
-        streams.append(rng_state())  # what the network's dropout draws from, as when trained alone
-    fused = FusedFrozen(modules, streams, members)
+    fused = fused_module(members, len(half.classes), base.mean_image, base, on_gpu(gpu))
     logger = make_logger(lead, folder)
     logged_at = logger_location(logger)
     trainer = make_trainer(lead, folder, logger, gpu, schedule)
     name = "+".join(spec.network for spec, _ in members)
     started_at, seconds = train_and_validate(name, trainer, fused, datamodule(lead, half), folder, logger)
     results = []
-    for i, ((spec, run_dir), module) in enumerate(zip(members, modules)):
+    for i, ((spec, run_dir), module) in enumerate(zip(members, fused.members)):
         if i in fused.diverged:
             continue
         result = result_record(
