@@ -1,15 +1,22 @@
 """Shared fixtures: a throw-away paths.root and a runner for the real CLI in a subprocess."""
 
+import atexit
 import math
+import multiprocessing
 import os
+import runpy
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 
 from transfer_lab.compose import compose_config
+from transfer_lab.errors import ConfigError
+from transfer_lab.run.inputs import check_inputs
 from transfer_lab.spec import RunSpec, spec_from_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,6 +87,18 @@ def spec_of(*overrides: str) -> RunSpec:
     return spec_from_config(compose_config(list(overrides)))
 
 
+def input_error(*overrides: str) -> str:
+    """The error that `python -m transfer_lab OVERRIDES` stops with before any work: the CLI's check of its
+    inputs (run/inputs.check_inputs) on the spec composed as the CLI composes it, here in the test's process.
+    Each message case through the real CLI would cost a process start (~3 s of CPU); the tests that run the CLI
+    on bad input (tests/test_cli.py) show the exit status 2, the one line and that nothing is written."""
+    with pytest.raises(ConfigError) as raised:
+        check_inputs(spec_of(*overrides))
+    message = str(raised.value)
+    assert "\n" not in message, message
+    return message
+
+
 def cli_command(*overrides: str, root: Path, fast: bool = True) -> list[str]:
     return [sys.executable, "-m", "transfer_lab", *overrides, f"paths.root={root}", *(FAST if fast else [])]
 
@@ -88,8 +107,13 @@ def cli_env(env: dict | None = None) -> dict:
     return {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", **(env or {})}
 
 
-def run_cli(*overrides: str, root: Path, cwd: Path = REPO, env: dict | None = None, fast: bool = True):
-    """`python -m transfer_lab OVERRIDES paths.root=ROOT`; returns the CompletedProcess."""
+def run_cli(
+    *overrides: str, root: Path, cwd: Path = REPO, env: dict | None = None, fast: bool = True, fresh: bool = False
+):
+    """`python -m transfer_lab OVERRIDES paths.root=ROOT`; returns the CompletedProcess. fresh: in a new
+    interpreter (what a console test reads, an install elsewhere), else forked (run_module)."""
+    if not fresh:
+        return run_module("transfer_lab", cli_command(*overrides, root=root, fast=fast)[3:], cwd=cwd, env=cli_env(env))
     return subprocess.run(
         cli_command(*overrides, root=root, fast=fast),
         cwd=cwd,
@@ -98,6 +122,52 @@ def run_cli(*overrides: str, root: Path, cwd: Path = REPO, env: dict | None = No
         text=True,
         timeout=600,
     )
+
+
+# The real commands, `python -m MODULE ARGS`, run in processes forked from a server that has imported the
+# package and its libraries: a new interpreter spends 3-6 s of CPU importing torch, Lightning and Hydra before
+# the command starts, most of the suite's time when each test started its own. The child is the command's
+# process as a new interpreter would be (its argv, environment, working folder, umask, stdout and stderr,
+# exit status); tests that signal a command or read what a new interpreter prints start `python` itself.
+COMMAND_SERVER = multiprocessing.get_context("forkserver")
+# Packages whose __main__ runs, not modules run as main (runpy warns when the module it runs is already imported).
+COMMAND_SERVER.set_forkserver_preload(["conftest", "transfer_lab.cli", "transfer_lab.bench", "transfer_lab.data.cache"])
+
+
+def run_module(module: str, args: list[str], cwd: Path = REPO, env: dict | None = None, timeout: float = 600):
+    """`python -m MODULE ARGS` in a forked process (COMMAND_SERVER); returns a CompletedProcess."""
+    with tempfile.TemporaryDirectory() as folder:
+        out, err = Path(folder) / "stdout", Path(folder) / "stderr"
+        umask = os.umask(0o022)
+        os.umask(umask)
+        child = COMMAND_SERVER.Process(
+            target=command_process, args=(module, args, str(cwd), dict(env or os.environ), umask, str(out), str(err))
+        )
+        child.start()
+        child.join(timeout)
+        if child.exitcode is None:
+            child.kill()
+            child.join()
+            raise subprocess.TimeoutExpired([module, *args], timeout)
+        return subprocess.CompletedProcess(
+            [sys.executable, "-m", module, *args], child.exitcode, out.read_text(), err.read_text()
+        )
+
+
+def command_process(module: str, args: list[str], cwd: str, env: dict, umask: int, out: str, err: str) -> None:
+    """The forked process of run_module: `python -m MODULE ARGS` as runpy runs it for a new interpreter."""
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    os.umask(umask)
+    for fd, path in ((1, out), (2, err)):
+        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    sys.argv = [module, *args]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    finally:  # what an interpreter's exit runs and a forked process's os._exit skips; joblib's workers stop here
+        threading._shutdown()
+        atexit._run_exitfuncs()
 
 
 def start_cli(*overrides: str, root: Path) -> subprocess.Popen:
@@ -161,10 +231,8 @@ SMALL_IMAGENET = ["data=imagenet", "data.image_size=80", "data.crop_size=67"]
 
 def prepare_cli(*overrides: str, workers: int = 2, timeout: int = 300):
     """`python -m transfer_lab.prepare --no-progress OVERRIDES`; returns the CompletedProcess."""
-    cmd = [sys.executable, "-m", "transfer_lab.prepare", "--no-progress", f"--workers={workers}", *overrides]
-    return subprocess.run(
-        cmd, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=timeout
-    )
+    args = ["--no-progress", f"--workers={workers}", *overrides]
+    return run_module("transfer_lab.prepare", args, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import only
+from conftest import input_error, only
 
 from transfer_lab.models.alexnet import LAYER_NAMES
 
@@ -117,6 +117,17 @@ def test_base_run_and_auto_base_off(cli, root):
         (["+exp=anb", "k=3", "split=ratio"], "split.source_classes='???' is not a class count"),
         (["+exp=anb", "k=3", "split=classes", "split.A=[0,1]", "split.B=[1,2]"], "share classes [1]"),
         (["+exp=anb", "k=3", "split=all"], "split=all puts no classes in half B"),
+    ],
+)
+def test_bad_input_is_refused_with_one_line(overrides, message):
+    assert message in input_error(*overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["+exp=anb", "k=three"], "k='three' is not a layer count"),  # refused as the config is read
+        (["+exp=anb", "k=3", "split=all"], "split=all puts no classes in half B"),  # refused as the data is read
     ],
 )
 def test_bad_input_fails_with_one_line_and_writes_nothing(cli, root, overrides, message):

@@ -1,5 +1,6 @@
-"""What the CLI prints: quiet by default (one line per sweep job, one closing line for a single run),
-Lightning's notices with verbose=true; and the report of a runs folder where the README says."""
+"""What the CLI prints, each command in a new interpreter as a user starts it: quiet by default (one line per
+sweep job, one closing line for a single run), Lightning's notices with verbose=true; and the report of a runs
+folder where the README says."""
 
 import os
 import re
@@ -33,7 +34,7 @@ def with_umask(mask: int, call):
 
 
 def test_a_sweep_prints_one_line_per_job_and_ends_with_the_report_path(cli, root, tmp_path):
-    done = with_umask(0o022, lambda: cli("-m", "+exp=grid", "run=baseA,AnB_k1", ONE_WORKER, root=root))
+    done = with_umask(0o022, lambda: cli("-m", "+exp=grid", "run=baseA,AnB_k1", ONE_WORKER, root=root, fresh=True))
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stderr.strip().splitlines()
     assert not [
@@ -67,7 +68,7 @@ def test_a_sweep_prints_one_line_per_job_and_ends_with_the_report_path(cli, root
 
 
 def test_a_single_run_ends_with_one_line_and_verbose_shows_lightning(cli, root):
-    quiet = cli("+exp=base", "half=A", root=root)
+    quiet = cli("+exp=base", "half=A", root=root, fresh=True)
     assert quiet.returncode == 0, quiet.stderr[-3000:]
     result = only("runs/*/*/baseA/*/result.json", root)
     assert (
@@ -76,7 +77,7 @@ def test_a_single_run_ends_with_one_line_and_verbose_shows_lightning(cli, root):
     )
     assert not any(notice in quiet.stdout + quiet.stderr for notice in LIGHTNING_NOTICES)
 
-    verbose = cli("+exp=anb", "k=1", "verbose=true", root=root)
+    verbose = cli("+exp=anb", "k=1", "verbose=true", root=root, fresh=True)
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     assert "GPU available" in verbose.stdout + verbose.stderr  # Hydra logs to stdout
     assert re.search(

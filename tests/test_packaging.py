@@ -45,7 +45,7 @@ def test_non_editable_install_runs_from_another_directory(tmp_path):
     )
     assert where.stdout.startswith(str(site))  # the installed copy, not the repo
 
-    done = run_cli("+exp=base", "half=A", root=workdir / "out", cwd=workdir, env=env)
+    done = run_cli("+exp=base", "half=A", root=workdir / "out", cwd=workdir, env=env, fresh=True)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(next((workdir / "out").glob("runs/*/*/baseA/*/result.json")).read_text())
     assert result["status"] == "completed"

@@ -34,7 +34,7 @@ from transfer_lab.errors import ConfigError
 from transfer_lab.kinds import kind_of
 from transfer_lab.layout import FAILED_FILE, last_checkpoint
 from transfer_lab.run.inputs import check_inputs
-from transfer_lab.run.record import record_failure, record_file
+from transfer_lab.run.record import completed_result, done_line, record_failure, record_file
 from transfer_lab.spec import RunSpec, spec_from_config
 from transfer_lab.sweep.progress import JobLine, fused_members
 
@@ -110,6 +110,18 @@ def stop_line(stop: BaseException) -> str:
 @hydra.main(version_base="1.3", config_path="pkg://transfer_lab.conf", config_name="config")
 def main(cfg: DictConfig) -> dict:
     verbose = wants_verbose(cfg, HydraConfig.get().verbose)
+    # Checked before Hydra created the run folder: by CheckConfigBeforeRun, or in a sweep by the sweeper's plan.
+    spec = spec_from_config(cfg)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        done = None if in_sweep else completed_result(spec, run_dir)
+    except ConfigError as err:  # a record that is not JSON, or another config's
+        fail(str(err))
+    if done is not None:  # read before the training stack loads (~4 s of imports): asked again, a run answers at once
+        print(done_line(spec, run_dir, done), file=sys.stderr)
+        print(closing_line(done, run_dir / record_file(spec)), file=sys.stderr)
+        return done
     if not verbose:
         quiet_imports()
     # Here, not at the top: Lightning and the training code load only once the config is checked,
@@ -123,10 +135,6 @@ def main(cfg: DictConfig) -> dict:
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
     if not verbose:
         quiet_libraries()
-    # Checked before Hydra created the run folder: by CheckConfigBeforeRun, or in a sweep by the sweeper's plan.
-    spec = spec_from_config(cfg)
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     members = fused_members(spec, run_dir) if in_sweep else []  # frozen transfers the sweeper gave this job
     stopped = None
     with JobLine(run_dir) as line:

@@ -21,7 +21,7 @@ from transfer_lab.run.claim import claim, holder_words
 from transfer_lab.run.fit import fit
 from transfer_lab.run.fused import fit_fused
 from transfer_lab.run.inputs import check_inputs
-from transfer_lab.run.record import completed_result, outcome, record_failure, record_file
+from transfer_lab.run.record import completed_result, done_line, record_failure
 from transfer_lab.run.store import BaseNetwork, BaseStore
 from transfer_lab.spec import RunSpec
 
@@ -38,7 +38,7 @@ def run(spec: RunSpec, run_dir: Path, rebuild_command: str = "", wait: bool = Tr
     with claimed(spec, run_dir, wait) as done:
         if done is None:
             return train(spec, run_dir, BaseStore(spec.root), rebuild_command)
-    print(f"already done: {run_dir / record_file(spec)} ({outcome(done)})", file=sys.stderr)
+    print(done_line(spec, run_dir, done), file=sys.stderr)
     return done
 
 

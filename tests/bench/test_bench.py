@@ -3,11 +3,9 @@ the training FLOP count against a hand computation."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-from conftest import REPO, SMALL_IMAGENET
+from conftest import SMALL_IMAGENET, run_module
 
 from transfer_lab.bench.flops import peak_bf16_tflops, training_gflop_per_image, utilisation
 from transfer_lab.models.alexnet import AlexNet
@@ -15,10 +13,7 @@ from transfer_lab.models.module import TransferModule
 
 
 def bench(*args: str):
-    cmd = [sys.executable, "-m", "transfer_lab.bench", *args]
-    return subprocess.run(
-        cmd, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=600
-    )
+    return run_module("transfer_lab.bench", list(args), env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def test_bench_prints_and_writes_model_only_input_only_full_path_and_ratio_for_each_k(imagenet_cache, tmp_path):
@@ -31,6 +26,8 @@ def test_bench_prints_and_writes_model_only_input_only_full_path_and_ratio_for_e
         "1",
         "--steps",
         "12",
+        "--rounds",
+        "2",
         "--out",
         str(out),
         *imagenet_cache["overrides"],
@@ -40,7 +37,8 @@ def test_bench_prints_and_writes_model_only_input_only_full_path_and_ratio_for_e
     lines = done.stdout.splitlines()
     header = lines.index(next(line for line in lines if "model-only img/s" in line))
     assert "alexnet on imagenet: 67 px crops of 80 px, batch 16, 32-true" in lines[header - 1]
-    assert "input-only img/s" in lines[header] and "1 loader threads" in lines[header - 1]
+    assert "plain loop img/s" in lines[header] and "input-only img/s" in lines[header]
+    assert "1 loader threads" in lines[header - 1]
     assert lines[header].split()[-6:] == ["host", "ms/step", "device", "ms/step", "GFLOP/img", "MFU"]
     rows = [line.split() for line in lines[header + 1 : header + 3]]
     assert [row[:2] for row in rows] == [["0", "0"], ["5", "5"]]
@@ -59,6 +57,12 @@ def test_bench_prints_and_writes_model_only_input_only_full_path_and_ratio_for_e
         assert row["ratio"] == pytest.approx(
             row["full_path_images_per_s"] / row["model_only_images_per_s"], rel=0.01
         )  # rates rounded to 0.1
+        assert row["ratio_to_plain_loop"] == pytest.approx(
+            row["full_path_images_per_s"] / row["plain_loop_images_per_s"], rel=0.01
+        )
+        for name in ("model_only", "plain_loop", "full_path"):  # each rate: the best of its 2 rounds
+            rounds = row["rounds"][f"{name}_images_per_s"]
+            assert len(rounds) == 2 and min(rounds) > 0 and row[f"{name}_images_per_s"] == max(rounds)
         assert row["host_ms_per_step"] > 0 and row["model_only_host_ms_per_step"] > 0
         assert row["device_ms_per_step"] is None and row["mfu"] is None and row["peak_bf16_tflops"] is None
         assert row["epoch_boundaries_crossed"] == 1

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import ONE_WORKER, only
+from conftest import ONE_WORKER, input_error, only
 from conftest import spec_of as spec
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -116,11 +116,14 @@ def test_the_frozen_layer_check_fails_for_a_probe_that_trains_its_layers(tmp_pat
         (["k=0"], "k=0 is not a layer count for a probe"),
         (["k=3", "freeze=false"], "a probe's layers are always frozen"),
         (["k=3", "probe.epochs=0"], "probe.epochs=0: use a positive integer"),
-        (["k=3", "auto_base=false"], "no base network baseA in"),
     ],
 )
-def test_bad_probe_input_is_one_line(cli, root, overrides, message):
-    done = cli("+exp=probe", *overrides, root=root)
+def test_bad_probe_input_is_refused_with_one_line(overrides, message):
+    assert message in input_error("+exp=probe", *overrides)
+
+
+def test_a_probe_without_its_base_network_is_one_line_when_told_not_to_train_it(cli, root):
+    done = cli("+exp=probe", "k=3", "auto_base=false", root=root)
     assert done.returncode == 2, done.stderr[-2000:]
-    assert message in done.stderr
+    assert "no base network baseA in" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr

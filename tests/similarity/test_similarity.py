@@ -5,7 +5,7 @@ import re
 
 import pytest
 import torch
-from conftest import ONE_WORKER, only
+from conftest import ONE_WORKER, input_error, only
 
 from transfer_lab.report.similarity import permutation_p, ranks, spearman
 from transfer_lab.similarity.cka import StreamedCKA, batch_rows, linear_cka, streamed_cka, unbiased_hsic
@@ -131,12 +131,15 @@ def test_similarity_cli_trains_missing_bases_writes_its_record_and_is_done_on_re
         (["similarity.images=2"], "similarity.images=2 is not a number of images"),
         (["similarity.reference_seed=0"], "use an integer seed other than seed=0"),
         (["k=3"], "k=3 is set for +exp=similarity"),
-        (["auto_base=false"], "no base network baseA in"),
     ],
 )
-def test_bad_similarity_input_is_one_line(cli, root, overrides, message):
-    done = cli("+exp=similarity", *TINY_SET[1:], *overrides, root=root)
+def test_bad_similarity_input_is_refused_with_one_line(overrides, message):
+    assert message in input_error("+exp=similarity", *TINY_SET[1:], *overrides)
+
+
+def test_similarity_without_its_base_networks_is_one_line_when_told_not_to_train_them(cli, root):
+    done = cli("+exp=similarity", *TINY_SET[1:], "auto_base=false", root=root)
     assert done.returncode == 2, done.stderr[-2000:]
-    assert message in done.stderr
+    assert "no base network baseA in" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not list(root.glob("bases/*/base.pt"))

@@ -3,11 +3,15 @@
 For each k (0 = a base network, k > 0 = layers 1..k frozen) it measures, in images per second:
   model-only  the training step alone (forward, backward, SGD step) on one batch already on the
               device and already cropped: what the model can eat
+  plain loop  the same step in a plain PyTorch loop around it: batches from the run's loader, cropped,
+              and the lr schedule stepped, no Lightning
   input-only  cache -> BatchLoader -> device -> crop/mirror/mean subtraction, no network: what the
               input pipeline can deliver (it must exceed model-only for a ratio near 1)
   full path   the two together inside the Lightning loop, exactly as a run trains, over epoch
               boundaries (200 timed steps by default; a half of fewer batches is crossed)
   ratio       full path / model-only: 1.0 means the input pipeline and the loop cost nothing
+  /plain      full path / plain loop: what Lightning's loop costs beyond a plain one
+Model-only, plain loop and full path are timed in turn --rounds times (default 3), each rate its best round.
 and, per step of the full path, the main thread's CPU time (host ms/step: above the device time,
 the host is the limit), the device time between CUDA events around each step (device ms/step; n/a
 on the CPU), and the model FLOP utilisation: training GFLOP per image (forward through every layer,
@@ -42,12 +46,16 @@ from transfer_lab.run.build import build_module
 from transfer_lab.spec import NUM_LAYERS
 
 
-def measure(k: int, overrides: list[str], warmup: int, steps: int) -> dict:
+def measure(k: int, overrides: list[str], warmup: int, steps: int, rounds: int) -> dict:
     spec = spec_for(k, overrides)
     _, _, half = target_half(spec)
     on_gpu = torch.cuda.is_available()
     module = build_module(spec, len(half.classes), half.mean_image(), on_gpu=on_gpu)
-    return {"k": k, "frozen_layers": module.frozen_layers, **measure_module(module, spec, half, warmup, steps)}
+    return {
+        "k": k,
+        "frozen_layers": module.frozen_layers,
+        **measure_module(module, spec, half, warmup, steps, rounds=rounds),
+    }
 
 
 def table(rows: list[dict]) -> str:
@@ -58,8 +66,8 @@ def table(rows: list[dict]) -> str:
         f"compile={first['compile']}{' (' + first['compile_mode'] + ')' if first['compile_mode'] else ''}, "
         f"fused SGD={first['fused_optimizer']}, progress bar {first['progress_bar']}, "
         f"{first['loader_threads']} loader threads",
-        f"{'k':>3} {'frozen':>6} {'model-only img/s':>17} {'input-only img/s':>17} {'full path img/s':>16} "
-        f"{'ratio':>6} "
+        f"{'k':>3} {'frozen':>6} {'model-only img/s':>17} {'plain loop img/s':>17} {'input-only img/s':>17} "
+        f"{'full path img/s':>16} {'ratio':>6} {'/plain':>6} "
         f"{'host ms/step':>12} {'device ms/step':>14} {'GFLOP/img':>9} {'MFU':>6}",
     ]
     for row in rows:
@@ -67,7 +75,8 @@ def table(rows: list[dict]) -> str:
         mfu = "n/a" if row["mfu"] is None else f"{row['mfu']:.1%}"
         lines.append(
             f"{row['k']:>3} {row['frozen_layers']:>6} {row['model_only_images_per_s']:>17,.1f} "
-            f"{row['input_only_images_per_s']:>17,.1f} {row['full_path_images_per_s']:>16,.1f} {row['ratio']:>6.3f} "
+            f"{row['plain_loop_images_per_s']:>17,.1f} {row['input_only_images_per_s']:>17,.1f} "
+            f"{row['full_path_images_per_s']:>16,.1f} {row['ratio']:>6.3f} {row['ratio_to_plain_loop']:>6.3f} "
             f"{row['host_ms_per_step']:>12.2f} {device:>14} "
             f"{row['train_gflop_per_image']:>9.3f} {mfu:>6}"
         )
@@ -94,6 +103,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="timed steps per measurement (default 200: the full path crosses epoch boundaries)",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="model-only, plain loop and full path timed in turn this many times; each rate is its best round "
+        "(default 3)",
+    )
+    parser.add_argument(
         "--loader-jobs",
         type=int,
         default=0,
@@ -116,10 +132,10 @@ def main(argv: list[str] | None = None) -> dict:
     pl.seed_everything(0, verbose=False)
     try:
         bad = [k for k in args.ks if not 0 <= k <= NUM_LAYERS - 1]
-        if bad or args.warmup < 1 or args.steps < 1:
+        if bad or min(args.warmup, args.steps, args.rounds) < 1:
             raise ConfigError(
-                f"--ks {bad} / --warmup {args.warmup} / --steps {args.steps}: "
-                f"use ks in 0..{NUM_LAYERS - 1}, warmup and steps >= 1"
+                f"--ks {bad} / --warmup {args.warmup} / --steps {args.steps} / --rounds {args.rounds}: "
+                f"use ks in 0..{NUM_LAYERS - 1}, warmup, steps and rounds >= 1"
             )
         # Bad overrides or a missing cache stop here, before any work.
         kinds, workers = job_kinds(args.overrides) if args.study else (None, 1)
@@ -147,14 +163,17 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         try:
             if args.study:
-                study = price_study(kinds, workers, args.warmup, args.steps)
+                study = price_study(kinds, workers, args.warmup, args.steps, args.rounds)
             else:
-                rows = [measure(k, args.overrides, args.warmup, args.steps) for k in args.ks]
+                rows = [measure(k, args.overrides, args.warmup, args.steps, args.rounds) for k in args.ks]
         except TrainingDiverged as err:
             fail(f"{err}: the bench's step rates would not be those of a run, which stops here")
         print(study_table(study, record["device"]) if args.study else table(rows))
         record.update(
-            warmup_steps=args.warmup, timed_steps=args.steps, **({"study": study} if args.study else {"rows": rows})
+            warmup_steps=args.warmup,
+            timed_steps=args.steps,
+            rounds=args.rounds,
+            **({"study": study} if args.study else {"rows": rows}),
         )
     out = Path(args.out) if args.out else Path(spec.root) / "bench" / f"bench-{datetime.now():%Y%m%d-%H%M%S}.json"
     write_json(out, record)

@@ -103,7 +103,7 @@ def build(kind: JobKind, half, folder: Path) -> pl.LightningModule:
     return build_module(spec, len(half.classes), half.mean_image(), on_gpu=on_gpu)
 
 
-def price_study(kinds: list[JobKind], workers: int, warmup: int, steps: int) -> dict:
+def price_study(kinds: list[JobKind], workers: int, warmup: int, steps: int, rounds: int = 1) -> dict:
     """Each kind of job of a sweep (job_kinds) timed, and the sweep's device-hours (wall hours: with
     `workers` jobs at once, each on a device of its own: a GPU, or on a CPU its share of the cores)."""
     rows = []
@@ -112,7 +112,7 @@ def price_study(kinds: list[JobKind], workers: int, warmup: int, steps: int) -> 
         _, _, half, _ = training_half(spec)
         folder = Path(tempfile.mkdtemp(prefix="bench-study-"))
         try:
-            rates = measure_module(build(kind, half, folder), spec, half, warmup, steps, run_dir=folder)
+            rates = measure_module(build(kind, half, folder), spec, half, warmup, steps, folder, rounds)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         seconds_per_step = rates["batch_size"] / rates["full_path_images_per_s"]

@@ -1,4 +1,4 @@
-"""The bench's clocks and its three measurements of a training step: model-only, input-only, full path."""
+"""The bench's clocks and its measurements of a training step: model-only, plain loop, input-only, full path."""
 
 import itertools
 import time
@@ -86,30 +86,45 @@ def synchronized_time(device: torch.device) -> float:
 
 
 def model_only(module, spec: RunSpec, images, labels, device, warmup: int, steps: int) -> dict:
-    """Clock of forward + backward + SGD step on one batch already on the device (its loss checked as a run's)."""
+    """Clock of forward + backward + SGD step on one batch already on the device and cropped."""
     module.train()
     crops = module.augment(images, train=True)
-    optimizer = module.solver(module.parameter_groups(), total_steps=warmup + steps)
-    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    return loop(module, spec, itertools.repeat((crops, labels)), device, warmup, steps, as_a_run=False)
+
+
+def plain_loop(module, spec: RunSpec, half, batch_size: int, threads: int, device, warmup: int, steps: int) -> dict:
+    """Clock of a plain PyTorch loop around the same step: the run's loader, crops and lr schedule, no Lightning."""
+    loader = BatchLoader(half.train_images, half.train_labels, batch_size, shuffle=True, threads=threads, device=device)
+    epochs = itertools.chain.from_iterable(itertools.repeat(loader))  # a small half has fewer batches than steps
+    return loop(module, spec, epochs, device, warmup, steps, as_a_run=True)
+
+
+def loop(module, spec: RunSpec, batches, device, warmup: int, steps: int, as_a_run: bool) -> dict:
+    """Clock of `steps` training steps after `warmup` on `batches`, outside Lightning (the loss checked as a
+    run's). as_a_run: each batch cropped and the lr schedule stepped, as in a run; else batches of crops."""
+    module.train()
+    solver = module.solver(module.parameter_groups(), total_steps=warmup + steps)
+    optimizer, schedule = (
+        (solver["optimizer"], solver["lr_scheduler"]["scheduler"]) if isinstance(solver, dict) else (solver, None)
+    )
     dtype = AUTOCAST.get(str(spec.trainer.get("precision")))
     divergence = divergence_stop(spec)
-
-    def step(number: int):
+    clock = Clock(device)
+    for number, (images, labels) in enumerate(itertools.islice(batches, warmup + steps), start=1):
+        if number == warmup + 1:
+            clock.start()
+        if number > warmup:
+            clock.step_begins()
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            loss = module.training_loss(crops, labels)
+            loss = module.training_loss(module.augment(images, train=True) if as_a_run else images, labels)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if as_a_run and schedule is not None:
+            schedule.step()
         divergence.add(loss, number)
-
-    for number in range(1, warmup + 1):
-        step(number)
-    clock = Clock(device)
-    clock.start()
-    for number in range(warmup + 1, warmup + steps + 1):
-        clock.step_begins()
-        step(number)
-        clock.step_ends()
+        if number > warmup:
+            clock.step_ends()
     timing = clock.stop(steps)
     divergence.check(warmup + steps)
     return timing
@@ -130,9 +145,9 @@ def input_only(module, half, batch_size: int, threads: int, device, warmup: int,
 
 def full_path(
     module, spec: RunSpec, half, batch_size: int, threads: int, warmup: int, steps: int, run_dir: Path | None = None
-) -> tuple[dict, int]:
+) -> dict:
     """Clock of training steps inside the Lightning loop, fed from the dataset (the cache for ImageNet),
-    with whether the optimizer step was fused, and the number of epoch boundaries they crossed.
+    with whether the optimizer step was fused and the number of epoch boundaries they crossed.
     run_dir: the Trainer of a run (run/build.make_trainer: its logger and checkpoints written there,
     on a GPU of its own if there is one); None: no logger, no checkpoints. No validation either way."""
     timer = StepTimer(warmup, steps)
@@ -164,4 +179,4 @@ def full_path(
         finish_logger(trainer.logger)
     # Read from the optimizer that ran: after fit the module is back on the CPU, where fused_step() says no.
     fused = bool(trainer.optimizers[0].defaults.get("fused"))
-    return {**timer.timing, "fused_optimizer": fused}, timer.epochs - 1
+    return {**timer.timing, "fused_optimizer": fused, "epoch_boundaries_crossed": timer.epochs - 1}

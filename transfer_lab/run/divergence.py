@@ -6,6 +6,7 @@ steps. Lightning's EarlyStopping(check_finite=True) does not do this: it checks 
 validation or an epoch ends, and stops the run as if it had completed (result.json, exit 0).
 """
 
+import copy
 import math
 
 import pytorch_lightning as pl
@@ -30,6 +31,13 @@ class StopOnDivergence(pl.Callback):
         self.losses: torch.Tensor | None = None
         self.pending = 0  # losses in the buffer not yet checked
         self.last_finite: tuple[int, float] | None = None  # (step, loss) of the last finite loss checked
+
+    def fresh(self) -> "StopOnDivergence":
+        """A check with these settings and nothing buffered (one per network of a fused group). Not a deepcopy:
+        Lightning gives a callback its module's log methods, and a deepcopy would copy the module."""
+        check = copy.copy(self)
+        check.losses, check.pending, check.last_finite = None, 0, None
+        return check
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs

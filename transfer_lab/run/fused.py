@@ -16,7 +16,6 @@ they end as they would have without it (tests/run/test_fused.py). Only when ever
 diverged does the group fail.
 """
 
-import copy
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -144,7 +143,7 @@ class FusedFrozen(pl.LightningModule):
         # The Trainer's divergence check would stop the group on any network's loss: each network gets its own.
         stop = next(callback for callback in self.trainer.callbacks if isinstance(callback, StopOnDivergence))
         self.trainer.callbacks.remove(stop)
-        self.checks = [copy.deepcopy(stop) for _ in self.members]
+        self.checks = [stop.fresh() for _ in self.members]
 
     def training_step(self, batch, batch_idx):
         images, labels = batch

@@ -68,6 +68,11 @@ def completed_record(spec: RunSpec, run_dir: Path, started_at: float, where: dic
     }
 
 
+def done_line(spec: RunSpec, run_dir: Path, result: dict) -> str:
+    """What a run found completed says instead of training."""
+    return f"already done: {Path(run_dir) / record_file(spec)} ({outcome(result)})"
+
+
 def outcome(result: dict) -> str:
     """A run's number(s) in a few words: top-1 of a trained network or probe, CKA by layer of a similarity run."""
     if "cka" in result:
