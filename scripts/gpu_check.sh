@@ -91,9 +91,9 @@ step tree 60 python3 -m transfer_lab.synthetic_imagenet "$WORK/tree" \
 step cache 90 python3 -m transfer_lab.prepare --no-progress data=imagenet "data.root=$WORK/tree" "paths.root=$WORK/out"
 
 BENCH=(--warmup 5 --steps 200 data=imagenet "data.root=$WORK/tree" "paths.root=$WORK/out")
-bench() {  # bench NAME TIMEOUT ARGS...: one benchmark step
+bench() {  # bench NAME TIMEOUT ARGS...: one benchmark step, one round of each measurement (the check has 6 minutes)
   local name=$1 limit=$2; shift 2
-  step "bench-$name" "$limit" python3 -m transfer_lab.bench --out "$OUT/bench-$name.json" "${BENCH[@]}" "$@"
+  step "bench-$name" "$limit" python3 -m transfer_lab.bench --rounds 1 --out "$OUT/bench-$name.json" "${BENCH[@]}" "$@"
 }
 bench study 150 --study --steps 50 +exp=grid  # issue 24: Figure 2's device-hours at recipe=paper, each job kind timed
 # The defaults: what `python -m transfer_lab +exp=... data=imagenet` runs with (progress bar every 10 steps).
