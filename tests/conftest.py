@@ -135,7 +135,11 @@ COMMAND_SERVER.set_forkserver_preload(["conftest", "transfer_lab.cli", "transfer
 
 
 def run_module(module: str, args: list[str], cwd: Path = REPO, env: dict | None = None, timeout: float = 600):
-    """`python -m MODULE ARGS` in a forked process (COMMAND_SERVER); returns a CompletedProcess."""
+    """`python -m MODULE ARGS` in a forked process (COMMAND_SERVER); returns a CompletedProcess. On a CUDA
+    machine in a new interpreter: a process forked after CUDA's driver started cannot use the GPU."""
+    if torch.cuda.is_available():
+        command = [sys.executable, "-m", module, *args]
+        return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     with tempfile.TemporaryDirectory() as folder:
         out, err = Path(folder) / "stdout", Path(folder) / "stderr"
         umask = os.umask(0o022)
