@@ -3,8 +3,8 @@
 # step runs under a timeout cut to what is left of a 350 s budget, and is skipped (saying so) when < 20 s are left.
 #   1. the benchmark (python -m transfer_lab.bench) at the default settings (bf16, channels-last, fused
 #      SGD, compile on: recipe=paper is 450k steps), k = 0 and 5: CaffeNet, 227 px crops of a 256 px
-#      cache, batch 256, 200 timed steps across epoch boundaries; columns model-only / input-only /
-#      full path img/s, ratio, host ms/step, device ms/step, GFLOP/img, MFU
+#      cache, batch 256, 200 timed steps across epoch boundaries; columns model-only / plain loop / input-only /
+#      full path img/s, ratio, /plain, host ms/step, device ms/step, GFLOP/img, MFU
 #   2. the GPU-only tests (pytest -m gpu): bf16 + channels-last, torch.compile, frozen layers, the
 #      pinned-buffer loader, the CLI, LRN / loss under autocast, the bf16 base run staying finite
 #   3. the benchmark with each option tried, at k = 5: eager (model.compile=false), SGD not fused,
