@@ -119,6 +119,7 @@ def main(cfg: DictConfig) -> dict:
     except ConfigError as err:  # a record that is not JSON, or another config's
         fail(str(err))
     if done is not None:  # read before the training stack loads (~4 s of imports): asked again, a run answers at once
+        (run_dir / FAILED_FILE).unlink(missing_ok=True)  # an earlier failure of a run since completed, as below
         print(done_line(spec, run_dir, done), file=sys.stderr)
         print(closing_line(done, run_dir / record_file(spec)), file=sys.stderr)
         return done
