@@ -4,7 +4,6 @@ Quiet by default: Lightning's notices (accelerator, tips, "fit stopped") and the
 warnings appear only with verbose=true or Hydra's verbose flag (hydra.verbose=true).
 """
 
-import errno
 import logging
 import shlex
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from transfer_lab.errors import ConfigError, TrainingDiverged
+from transfer_lab.io import DISK_ERRORS
 from transfer_lab.run.record import outcome
 
 # Lightning's own loggers (its info notices go through these; levels are what Lightning documents for this).
@@ -24,7 +24,6 @@ LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning", "lightning_fabric", "ligh
 IMPORT_LOGGERS = ("matplotlib",)
 # Warnings raised inside these packages (deprecations of their own internals, advice that does not apply).
 LIBRARY_MODULES = r"(pytorch_lightning|lightning|lightning_fabric|torch|torchmetrics)(\.|$)"
-DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 
 def fail(message: str) -> None:

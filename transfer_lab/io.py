@@ -1,6 +1,7 @@
 """Atomic file writes (a file is either absent or complete, never half-written) and owner markers."""
 
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -15,6 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 from filelock import FileLock
+
+# What a write gets on a full disk (ENOSPC; EFBIG past a file-size limit; EDQUOT) or one it may not write to.
+DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 
 def _umask() -> int:

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from transfer_lab.errors import ConfigError
-from transfer_lab.io import write_csv_rows, write_text
+from transfer_lab.io import DISK_ERRORS, write_csv_rows, write_text
 from transfer_lab.report.figures import natman_figure, random_filters_figure, scarcity_figure, transfer_figure
 from transfer_lab.report.markdown import header, scarcity_markdown, study_markdown
 from transfer_lab.report.records import Study, collect, studies_of, summary_rows
@@ -176,6 +176,16 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as err:
         print(f"transfer_lab.report: error: {err}", file=sys.stderr)
         sys.exit(2)
+    except OSError as err:
+        if err.errno not in DISK_ERRORS:
+            raise
+        print(
+            f"transfer_lab.report: error: cannot write {err.filename or 'the report'}: {err.strerror}. The report "
+            f"written before is intact (every file is replaced whole); free some space or choose another --out, "
+            f"and run the same command again",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     if args.wandb:
         log_to_wandb(path.parent, args.wandb, args.group)
     print(f"report: {path}")
