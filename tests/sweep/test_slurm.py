@@ -126,7 +126,9 @@ def test_a_job_cancelled_outright_resumes_when_the_same_command_is_submitted_aga
         time.sleep(0.5)
     sweep.kill()  # without an accounting database the launcher cannot learn that the job was cancelled
     sweep.communicate()
-    assert re.search(r"^baseB: stopped by SIGTERM at step \d+", job_logs(tmp_path), flags=re.MULTILINE)
+    # "at step N" unless the signal came while that step's checkpoint was written (after StopOnSignal's check):
+    # Lightning then stops at the same step's end itself, its last.ckpt complete, and the line cannot name the step.
+    assert re.search(r"^baseB: stopped by SIGTERM( at step \d+)?;", job_logs(tmp_path), flags=re.MULTILINE)
     assert not list(tmp_path.glob("runs/**/result.json"))
 
     again = finish(start_cli(*command, root=tmp_path))
