@@ -99,8 +99,8 @@ def input_error(*overrides: str) -> str:
     return message
 
 
-def cli_command(*overrides: str, root: Path, fast: bool = True) -> list[str]:
-    return [sys.executable, "-m", "transfer_lab", *overrides, f"paths.root={root}", *(FAST if fast else [])]
+def cli_args(*overrides: str, root: Path, fast: bool = True) -> list[str]:
+    return [*overrides, f"paths.root={root}", *(FAST if fast else [])]
 
 
 def cli_env(env: dict | None = None) -> dict:
@@ -112,16 +112,8 @@ def run_cli(
 ):
     """`python -m transfer_lab OVERRIDES paths.root=ROOT`; returns the CompletedProcess. fresh: in a new
     interpreter (what a console test reads, an install elsewhere), else forked (run_module)."""
-    if not fresh:
-        return run_module("transfer_lab", cli_command(*overrides, root=root, fast=fast)[3:], cwd=cwd, env=cli_env(env))
-    return subprocess.run(
-        cli_command(*overrides, root=root, fast=fast),
-        cwd=cwd,
-        env=cli_env(env),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    args = cli_args(*overrides, root=root, fast=fast)
+    return run_module("transfer_lab", args, cwd=cwd, env=cli_env(env), fresh=fresh)
 
 
 # The real commands, `python -m MODULE ARGS`, run in processes forked from a server that has imported the
@@ -134,10 +126,12 @@ COMMAND_SERVER = multiprocessing.get_context("forkserver")
 COMMAND_SERVER.set_forkserver_preload(["conftest", "transfer_lab.cli", "transfer_lab.bench", "transfer_lab.data.cache"])
 
 
-def run_module(module: str, args: list[str], cwd: Path = REPO, env: dict | None = None, timeout: float = 600):
-    """`python -m MODULE ARGS` in a forked process (COMMAND_SERVER); returns a CompletedProcess. On a CUDA
-    machine in a new interpreter: a process forked after CUDA's driver started cannot use the GPU."""
-    if torch.cuda.is_available():
+def run_module(
+    module: str, args: list[str], cwd: Path = REPO, env: dict | None = None, timeout: float = 600, fresh: bool = False
+):
+    """`python -m MODULE ARGS` in a forked process (COMMAND_SERVER); returns a CompletedProcess. fresh, and on a
+    CUDA machine: in a new interpreter (a process forked after CUDA's driver started cannot use the GPU)."""
+    if fresh or torch.cuda.is_available():
         command = [sys.executable, "-m", module, *args]
         return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     with tempfile.TemporaryDirectory() as folder:
@@ -177,7 +171,7 @@ def command_process(module: str, args: list[str], cwd: str, env: dict, umask: in
 def start_cli(*overrides: str, root: Path) -> subprocess.Popen:
     """The same command as run_cli, started in the background (stdout and stderr piped)."""
     return subprocess.Popen(
-        cli_command(*overrides, root=root),
+        [sys.executable, "-m", "transfer_lab", *cli_args(*overrides, root=root)],
         cwd=REPO,
         env=cli_env(),
         stdout=subprocess.PIPE,

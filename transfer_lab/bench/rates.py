@@ -36,9 +36,9 @@ def measure_module(
         timed["full_path"].append(full_path(module, spec, half, batch_size, threads, warmup, steps, run_dir))
     feed = input_only(module, half, batch_size, threads, device, warmup, steps)
     rates = {name: [steps * batch_size / timing["seconds"] for timing in runs] for name, runs in timed.items()}
-    best = {name: max(range(rounds), key=rates[name].__getitem__) for name in timed}
+    best = {name: max(range(rounds), key=rates[name].__getitem__) for name in timed}  # each one's fastest round
     fast, real = timed["model_only"][best["model_only"]], timed["full_path"][best["full_path"]]
-    fast_rate, plain_rate, real_rate = (max(rates[name]) for name in timed)
+    fast_rate, plain_rate, real_rate = (rates[name][best[name]] for name in timed)
     return {
         "batch_size": batch_size,
         "model_only_images_per_s": round(fast_rate, 1),

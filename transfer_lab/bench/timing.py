@@ -94,9 +94,14 @@ def model_only(module, spec: RunSpec, images, labels, device, warmup: int, steps
 
 def plain_loop(module, spec: RunSpec, half, batch_size: int, threads: int, device, warmup: int, steps: int) -> dict:
     """Clock of a plain PyTorch loop around the same step: the run's loader, crops and lr schedule, no Lightning."""
+    return loop(module, spec, training_batches(half, batch_size, threads, device), device, warmup, steps, as_a_run=True)
+
+
+def training_batches(half, batch_size: int, threads: int, device):
+    """The half's training batches as the run's loader serves them, epoch after epoch (a small half has fewer
+    batches than the bench's steps)."""
     loader = BatchLoader(half.train_images, half.train_labels, batch_size, shuffle=True, threads=threads, device=device)
-    epochs = itertools.chain.from_iterable(itertools.repeat(loader))  # a small half has fewer batches than steps
-    return loop(module, spec, epochs, device, warmup, steps, as_a_run=True)
+    return itertools.chain.from_iterable(itertools.repeat(loader))
 
 
 def loop(module, spec: RunSpec, batches, device, warmup: int, steps: int, as_a_run: bool) -> dict:
@@ -132,10 +137,8 @@ def loop(module, spec: RunSpec, batches, device, warmup: int, steps: int, as_a_r
 
 def input_only(module, half, batch_size: int, threads: int, device, warmup: int, steps: int) -> dict:
     """Clock of training batches read from the dataset, moved to the device and augmented, no network."""
-    loader = BatchLoader(half.train_images, half.train_labels, batch_size, shuffle=True, threads=threads, device=device)
-    # A small half has fewer batches than warmup + steps.
-    epochs = itertools.chain.from_iterable(itertools.repeat(loader))
     clock = Clock(device)
+    epochs = training_batches(half, batch_size, threads, device)
     for batch, (images, _) in enumerate(itertools.islice(epochs, warmup + steps), start=1):
         module.augment(images, train=True)
         if batch == warmup:
