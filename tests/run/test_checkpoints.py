@@ -15,6 +15,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from tests.conftest import spec_of
 from transfer_lab.data.registry import target_half
+from transfer_lab.models.module import AUTOMATIC_STEPS, MANUAL_STEPS
 from transfer_lab.run.fit import train
 from transfer_lab.run.fused import group_folder, train_fused
 from transfer_lab.run.store import BaseNetwork, BaseStore
@@ -62,23 +63,35 @@ def assert_same_weights(one, other) -> None:
         assert torch.equal(a[key], b[key]), f"{key} differs"
 
 
-def stop_then_resume(run, checkpoints: Path, stop: int, kill_9_at: int | None = None):
+def stop_then_resume(run, checkpoints: Path, stop: int, kill_9_at: int | None = None, edit=None):
     """Runs run(overrides) stopped by SIGTERM after step `stop`, then resumed (from the checkpoint of step
-    `kill_9_at` in `checkpoints` if given, as kill -9 would have left it); returns the resumed run's results."""
+    `kill_9_at` in `checkpoints` if given, as kill -9 would have left it; changed by edit(checkpoint) if
+    given); returns the resumed run's results."""
     with pytest.raises(SIGTERMException):
         run([f"+callbacks.stop._target_={STOP}", f"+callbacks.stop.step={stop}", f"+callbacks.stop.keep={kill_9_at}"])
     if kill_9_at is not None:
         shutil.move(checkpoints / "kept.ckpt", checkpoints / "last.ckpt")
         assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == kill_9_at
+    if edit is not None:
+        checkpoint = torch.load(checkpoints / "last.ckpt", weights_only=False)
+        edit(checkpoint)
+        torch.save(checkpoint, checkpoints / "last.ckpt")
     return run([])
 
 
+def as_automatic_loop_wrote_it(checkpoint: dict) -> None:
+    """The step count where Lightning's automatic loop kept it (checkpoints from before models/module.optimize)."""
+    loop = checkpoint["loops"]["fit_loop"]
+    loop[AUTOMATIC_STEPS]["optimizer"]["step"] = loop[MANUAL_STEPS]
+    loop[MANUAL_STEPS] = {part: {"ready": 0, "completed": 0} for part in ("total", "current")}
+
+
 @pytest.mark.parametrize(
-    "stop, kill_9_at",
-    [(5, None), (4, None), (10, 9), (9, 3)],
-    ids=["sigterm-mid-epoch", "sigterm-at-epoch-end", "kill-9-mid-epoch", "kill-9-epochs-back"],
+    "stop, kill_9_at, edit",
+    [(5, None, None), (4, None, None), (10, 9, None), (9, 3, None), (5, None, as_automatic_loop_wrote_it)],
+    ids=["sigterm-mid-epoch", "sigterm-at-epoch-end", "kill-9-mid-epoch", "kill-9-epochs-back", "automatic-loop-ckpt"],
 )
-def test_a_run_stopped_and_resumed_ends_as_the_uninterrupted_run_bit_for_bit(tmp_path, stop, kill_9_at):
+def test_a_run_stopped_and_resumed_ends_as_the_uninterrupted_run_bit_for_bit(tmp_path, stop, kill_9_at, edit):
     # Not covered: kill -9 after a step checkpoint written at a step with a validation due (here 6); Lightning's
     # restart then skips that validation (the weights are still exact; the history lacks that one value).
     def run(folder: str, extra: list[str]):
@@ -87,7 +100,7 @@ def test_a_run_stopped_and_resumed_ends_as_the_uninterrupted_run_bit_for_bit(tmp
 
     whole = run("whole", [])
     stopped = tmp_path / "stopped" / "checkpoints"
-    resumed = stop_then_resume(lambda extra: run("stopped", extra), stopped, stop, kill_9_at)
+    resumed = stop_then_resume(lambda extra: run("stopped", extra), stopped, stop, kill_9_at, edit)
     assert_same_weights(tmp_path / "whole" / "checkpoints" / "last.ckpt", stopped / "last.ckpt")
     for field in ("val_top1", "val_top1_best", "val_evaluations", "steps", "epochs"):
         assert resumed[field] == whole[field], field

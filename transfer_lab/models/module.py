@@ -1,5 +1,6 @@
 """The LightningModule of every run: a base net (k=0) or a transferred one (layers 1..k copied)."""
 
+import copy
 import inspect
 
 import pytorch_lightning as pl
@@ -18,6 +19,33 @@ def log_training_loss(module: pl.LightningModule, loss: torch.Tensor) -> None:
     logged value (~1 ms: 10-25% of a small net's CPU step)."""
     if (module.global_step + 1) % module.trainer.log_every_n_steps == 0:
         module.log("train/loss", loss, prog_bar=True)
+
+
+def optimize(module: pl.LightningModule, loss: torch.Tensor) -> None:
+    """One training step on `loss`, taken in training_step (module.automatic_optimization = False): backward,
+    the optimizer's step (Lightning's LightningOptimizer: it counts the global step), the schedule's step.
+    Lightning's automatic loop takes the same step through seven more hooks, each called on every callback:
+    0.1-0.2 ms of host time a step, 2-4% of a small net's CPU step (docs/benchmark.md#the-loop-on-the-cpu)."""
+    module.manual_backward(loss)  # Lightning's precision plugin scales it under 16-mixed
+    optimizer = module.optimizers()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    schedule = module.lr_schedulers()
+    if schedule is not None:
+        schedule.step()
+
+
+# Where a checkpoint's fit loop counts the optimizer steps taken (the global step), in either loop.
+AUTOMATIC_STEPS = "epoch_loop.automatic_optimization.optim_progress"
+MANUAL_STEPS = "epoch_loop.manual_optimization.optim_step_progress"
+
+
+def carry_step_count(checkpoint: dict) -> None:
+    """A checkpoint from before optimize() counted its steps in Lightning's automatic loop: the manual loop
+    takes the count over, so that a run interrupted then resumes at its step instead of step 0."""
+    loop = checkpoint.get("loops", {}).get("fit_loop", {})
+    if AUTOMATIC_STEPS in loop and loop.get(MANUAL_STEPS, {}).get("total", {}).get("completed", 0) == 0:
+        loop[MANUAL_STEPS] = copy.deepcopy(loop[AUTOMATIC_STEPS]["optimizer"]["step"])
 
 
 def rng_state() -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -54,6 +82,7 @@ class TransferModule(pl.LightningModule):
         compile_mode: str | None = None,
     ):
         super().__init__()
+        self.automatic_optimization = False  # training_step steps the optimizer: optimize()
         self.net = net
         self.augment = augment
         self.optimizer_factory = optimizer
@@ -95,6 +124,7 @@ class TransferModule(pl.LightningModule):
         images, labels = batch
         loss = self.training_loss(self.augment(images, train=True), labels)
         log_training_loss(self, loss)
+        optimize(self, loss)
         return loss
 
     def training_loss(self, crops: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -180,6 +210,7 @@ class TransferModule(pl.LightningModule):
         checkpoint["dropout_draws"] = rng_state()
 
     def on_load_checkpoint(self, checkpoint):
+        carry_step_count(checkpoint)
         self.val_top1_history = list(checkpoint.get("val_top1_history", []))
         self.validated_at_step = checkpoint.get("validated_at_step", -1)
         self.last_val_top5 = checkpoint.get("last_val_top5")

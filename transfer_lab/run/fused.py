@@ -27,7 +27,14 @@ from transfer_lab.devices import job_device, on_gpu
 from transfer_lab.errors import TrainingDiverged
 from transfer_lab.io import write_json
 from transfer_lab.layout import RESULT_FILE
-from transfer_lab.models.module import TransferModule, log_training_loss, rng_state, set_rng_state
+from transfer_lab.models.module import (
+    TransferModule,
+    carry_step_count,
+    log_training_loss,
+    optimize,
+    rng_state,
+    set_rng_state,
+)
 from transfer_lab.run.build import build_module, make_trainer
 from transfer_lab.run.divergence import StopOnDivergence
 from transfer_lab.run.fit import datamodule, result_record, train_and_validate, training_data
@@ -97,6 +104,7 @@ class FusedFrozen(pl.LightningModule):
 
     def __init__(self, members: list[TransferModule], streams: list, runs: list[tuple[RunSpec, Path]]):
         super().__init__()
+        self.automatic_optimization = False  # training_step steps the optimizer: optimize()
         self.members = nn.ModuleList(members)
         self.runs = runs  # (spec, run folder) of each network: where a diverged one's failed.json goes
         self.diverged: set[int] = set()  # networks that left the group
@@ -150,7 +158,9 @@ class FusedFrozen(pl.LightningModule):
         self.step_losses = self.member_losses(self.augment(images, train=True), labels)
         losses = torch.stack(list(self.step_losses.values()))
         log_training_loss(self, losses.mean())
-        return losses.sum()
+        total = losses.sum()
+        optimize(self, total)
+        return total
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         for i, loss in self.step_losses.items():
@@ -210,6 +220,7 @@ class FusedFrozen(pl.LightningModule):
         )
 
     def on_load_checkpoint(self, checkpoint):
+        carry_step_count(checkpoint)
         for member, saved in zip(self.members, checkpoint["members"]):
             member.on_load_checkpoint(saved)
         self.streams = checkpoint["streams"]
