@@ -24,8 +24,9 @@ def log_training_loss(module: pl.LightningModule, loss: torch.Tensor) -> None:
 def optimize(module: pl.LightningModule, loss: torch.Tensor) -> None:
     """One training step on `loss`, taken in training_step (module.automatic_optimization = False): backward,
     the optimizer's step (Lightning's LightningOptimizer: it counts the global step), the schedule's step.
-    Lightning's automatic loop takes the same step through seven more hooks, each called on every callback:
-    0.1-0.2 ms of host time a step, 2-4% of a small net's CPU step (docs/benchmark.md#the-loop-on-the-cpu)."""
+    Lightning's automatic loop takes the same step through a closure and more hooks (zero_grad's, called on every
+    callback too, and optimizer_step): 0.1-0.2 ms of host time a step, 2-4% of a small net's CPU step
+    (docs/benchmark.md#the-loop-on-the-cpu)."""
     module.manual_backward(loss)  # Lightning's precision plugin scales it under 16-mixed
     optimizer = module.optimizers()
     optimizer.step()
