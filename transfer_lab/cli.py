@@ -119,10 +119,8 @@ def main(cfg: DictConfig) -> dict:
     except ConfigError as err:  # a record that is not JSON, or another config's
         fail(str(err))
     if done is not None:  # read before the training stack loads (~4 s of imports): asked again, a run answers at once
-        (run_dir / FAILED_FILE).unlink(missing_ok=True)  # an earlier failure of a run since completed, as below
         print(done_line(spec, run_dir, done), file=sys.stderr)
-        print(closing_line(done, run_dir / record_file(spec)), file=sys.stderr)
-        return done
+        return finish(spec, done, run_dir / record_file(spec), [run_dir], in_sweep)
     if not verbose:
         quiet_imports()
     # Here, not at the top: Lightning and the training code load only once the config is checked,
@@ -171,10 +169,17 @@ def main(cfg: DictConfig) -> dict:
             stopped.requeue(PREEMPT_SIGNAL, None)
         print(f"SIGTERM: saved {last_checkpoint(run_dir)}; re-run the same command to resume", file=sys.stderr)
         sys.exit(143)
-    for _, done_dir in members or [(spec, run_dir)]:
-        # A retried run that now completed (not a network of the group that diverged: its failure stays).
-        if (done_dir / record_file(spec)).exists():
-            (done_dir / FAILED_FILE).unlink(missing_ok=True)
+    record = Path(result.get("run_dir", run_dir)) / record_file(spec)
+    return finish(spec, result, record, [folder for _, folder in members] or [run_dir], in_sweep)
+
+
+def finish(spec: RunSpec, result: dict, record: Path, run_dirs: list[Path], in_sweep: bool) -> dict:
+    """The end of a job that trained, or found its run done (`record`: its result file): a retried run that now
+    completed loses its failed.json (not a network of a group that diverged: its failure stays); a single run
+    prints its closing line."""
+    for folder in run_dirs:
+        if (folder / record_file(spec)).exists():
+            (folder / FAILED_FILE).unlink(missing_ok=True)
     if not in_sweep:
-        print(closing_line(result, Path(result.get("run_dir", run_dir)) / record_file(spec)), file=sys.stderr)
+        print(closing_line(result, record), file=sys.stderr)
     return result
