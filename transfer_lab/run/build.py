@@ -27,16 +27,22 @@ def build_module(
     if base is not None:
         copy_layers(net, base.net_state, spec.k)
     recipe = spec.recipe
+    compile = compile_enabled(spec, on_gpu)
     return TransferModule(
         net=net,
         augment=DeviceAugment(
-            mean_image, spec.model["pixel_scale"], spec.data["crop_size"], spec.data["pad"], seed=spec.data_seed
+            mean_image,
+            spec.model["pixel_scale"],
+            spec.data["crop_size"],
+            spec.data["pad"],
+            seed=spec.data_seed,
+            compile=compile,
         ),
         optimizer=instantiate(recipe["optimizer"]),
         scheduler=instantiate(recipe["scheduler"]) if recipe.get("scheduler") else None,
         bias_lr_mult=recipe["bias_lr_mult"],
         frozen_layers=spec.k if spec.freeze else 0,
-        compile=compile_enabled(spec, on_gpu),
+        compile=compile,
         compile_mode=spec.model.get("compile_mode"),
     )
 
