@@ -7,7 +7,8 @@ batches, crops and mirrors (RunSpec.data_seed) and each draws its init and dropo
 seed (RunSpec.rng_seed), so on the CPU each ends with the same weights, bit for bit, as when
 trained alone (tests/run/test_fused.py). Each network keeps its own run folder and result.json;
 the checkpoints and logs of the group live in the first network's folder, under fused_k<ks>/.
-The networks run eager: model.compile applies to a network trained alone.
+The networks run eager (model.compile compiles a network trained alone); their shared crops are
+compiled as a network's are (data/augment.py).
 
 A network whose loss becomes NaN or infinite fails alone: each network's loss is checked as a run's
 (run/divergence.py: every trainer.log_every_n_steps steps), a diverged one gets its failed.json and
