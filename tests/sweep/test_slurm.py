@@ -17,12 +17,14 @@ from conftest import start_cli
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-# Long enough to be signalled mid-run (60 steps, a checkpoint every 5), on one CPU per job.
+# Long enough to be signalled mid-run (a checkpoint every 5 steps; 240 steps train in ~5-10 s on one CPU
+# per job: at 60, a job could end before a signal sent ~1 s after its first checkpoint reached it).
+STEPS = 240
 LONG = [
     "recipe.max_epochs=-1",
-    "recipe.max_steps=60",
+    f"recipe.max_steps={STEPS}",
     "recipe.checkpoint_every_n_steps=5",
-    "recipe.val_check_interval=60",
+    f"recipe.val_check_interval={STEPS}",
     "trainer.limit_val_batches=2",
 ]
 GRID = ["-m", "+exp=grid", "run=baseA,baseB", *LONG]
@@ -62,6 +64,23 @@ def wait_for_checkpoints(root: Path, count: int, proc: subprocess.Popen, timeout
         time.sleep(0.5)
 
 
+def signal_each_job_once_checkpointed(root: Path, proc: subprocess.Popen, timeout: float = 300) -> list[str]:
+    """Sends each job of the sweep under `root` what --signal=USR2@90 sends 90 s before the time limit (and a
+    preemption sends) as soon as its own run has written a checkpoint: mid-run, however far apart the jobs
+    started (SLURM may start one only when another's CPU is free). Returns the tasks signalled."""
+    deadline, signalled = time.time() + timeout, {}
+    while len(signalled) < 2:
+        assert time.time() < deadline and proc.poll() is None, "the jobs ended before their first checkpoints"
+        for task in set(job_ids(root)) - set(signalled.values()):
+            log = "".join(path.read_text(errors="replace") for path in root.glob(f"runs/.submitit/{task}/*_log.err"))
+            run = re.search(r"^training (\w+) ", log, flags=re.MULTILINE)
+            if run and list(root.glob(f"runs/**/{run[1]}/*/checkpoints/last.ckpt")):
+                subprocess.run(["scancel", "--signal=USR2", task], check=True)
+                signalled[run[1]] = task
+        time.sleep(0.2)
+    return sorted(signalled.values())
+
+
 def job_logs(root: Path) -> str:
     """The jobs' stderr and stdout (submitit logs to stdout)."""
     return "".join(path.read_text(errors="replace") for path in sorted(root.glob("runs/.submitit/**/*_log.*")))
@@ -87,11 +106,8 @@ def test_a_grid_signalled_before_its_time_limit_is_requeued_once_and_ends_as_if_
     whole, signalled = tmp_path / "whole", tmp_path / "signalled"
     reference = start_cli(*GRID, *slurm, root=whole)
     sweep = start_cli(*GRID, *slurm, root=signalled)
-    wait_for_checkpoints(signalled, 2, sweep)
-    tasks = job_ids(signalled)
-    assert len(tasks) == 2 and all(re.fullmatch(r"\d+_[01]", task) for task in tasks), tasks  # one array, two tasks
-    for task in tasks:  # what --signal=USR2@90 sends 90 s before the limit (and a preemption sends)
-        subprocess.run(["scancel", "--signal=USR2", task], check=True)
+    tasks = signal_each_job_once_checkpointed(signalled, sweep)
+    assert all(re.fullmatch(r"\d+_[01]", task) for task in tasks), tasks  # one array, two tasks
     finish(reference)
     stderr = finish(sweep)
 
@@ -101,7 +117,7 @@ def test_a_grid_signalled_before_its_time_limit_is_requeued_once_and_ends_as_if_
     for series in ("baseA", "baseB"):
         requeued = re.findall(rf"^{series}: requeued: preempted at step (\d+)", logs, flags=re.MULTILINE)
         assert len(requeued) == 1, logs[-3000:]  # requeued once, by submitit alone
-        assert 0 < int(requeued[0]) < 60
+        assert 0 < int(requeued[0]) < STEPS
         assert len(re.findall(rf"^resuming {series} from .*last\.ckpt$", logs, flags=re.MULTILINE)) == 1
     assert "failed" not in re.sub(r"\d+ failed", "", logs)
     assert sorted(set(re.findall(r"Requeued job (\d+_[01])", logs))) == sorted(tasks)  # submitit requeued each task
@@ -109,7 +125,7 @@ def test_a_grid_signalled_before_its_time_limit_is_requeued_once_and_ends_as_if_
     expected, got = bases(whole), bases(signalled)
     assert sorted(expected) == sorted(got) == ["baseA", "baseB"]
     for series, (result, weights) in got.items():
-        assert result["steps"] == 60 and result["cpu_threads"] == 1
+        assert result["steps"] == STEPS and result["cpu_threads"] == 1
         assert result["val_top1"] == expected[series][0]["val_top1"]
         assert all(torch.equal(weights[key], expected[series][1][key]) for key in weights), series
 
@@ -135,4 +151,4 @@ def test_a_job_cancelled_outright_resumes_when_the_same_command_is_submitted_aga
     assert "sweep finished: 1 done, 0 failed, 0 left" in again
     assert re.search(r"^resuming baseB from .*last\.ckpt$", job_logs(tmp_path), flags=re.MULTILINE)
     (result,) = bases(tmp_path).values()
-    assert result[0]["steps"] == 60
+    assert result[0]["steps"] == STEPS
