@@ -74,7 +74,9 @@ class DeviceAugment(nn.Module):
         if not train:
             top, left = (h - c) // 2, (w - c) // 2
             centre = (..., slice(top, top + c), slice(left, left + c))
-            # (uint8 crops - mean) x pixel_scale in float32: per pixel, the arithmetic of the training crops.
+            # (uint8 crops - mean) x pixel_scale in float32: per pixel, the arithmetic of the training crops. The
+            # mean padded here, not taken from mirrored_mean: its channels-last memory against NCHW images made
+            # this 1.4-4x slower for 64 images of 3 x 64 px (459-1,251 against 314 us, one thread).
             return torch.sub(images[centre], self.padded(self.mean_image)[centre]).mul_(self.pixel_scale)
         # One random crop offset and mirror per image (drawn in this order: checkpoints resume the stream).
         generator = self.draws(images.device)
